@@ -1,0 +1,96 @@
+"""Resolving the session cookie into a Principal, once per request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from app.accounts import service
+from app.accounts.models import Role
+from app.accounts.policy import (
+    ADMIN,
+    AUTHENTICATED,
+    LOGIN_IN_PROGRESS,
+    PATIENT,
+    PUBLIC,
+    STAFF,
+    THERAPIST,
+    AuthState,
+    Principal,
+)
+from app.audit.service import Actor
+from app.clinics.models import Patient
+from app.config import Settings
+from app.db import get_db
+from app.deps import client_ip
+
+_UNSET = object()
+
+
+def session_cookie_name(settings: Settings) -> str:
+    """``__Host-`` binds the cookie to this exact origin over HTTPS."""
+    return "__Host-tuki_session" if settings.secure_cookies else "tuki_session"
+
+
+async def load_principal(request: Request) -> Principal | None:
+    """The caller, or None for anonymous. Uses the request's own DB session."""
+    cached = getattr(request.state, "principal", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[return-value]
+    settings: Settings = request.app.state.settings
+    token = request.cookies.get(session_cookie_name(settings))
+    principal: Principal | None = None
+    if token:
+        db = request.state.db
+        now = request.app.state.clock.now()
+        found = await service.resolve_session(db, token, settings=settings, now=now)
+        if found is not None:
+            session, user = found
+            patient_id = None
+            if user.role == Role.PATIENT:
+                patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == user.id))
+            if user.totp_enabled_at is not None and session.mfa_verified_at is None:
+                state = AuthState.MFA_PENDING
+            elif user.is_staff and settings.staff_2fa_required and user.totp_enabled_at is None:
+                state = AuthState.MFA_SETUP
+            else:
+                state = AuthState.FULL
+            principal = Principal(
+                user_id=user.id,
+                role=Role(user.role),
+                clinic_id=user.clinic_id,
+                email=user.email,
+                full_name=user.full_name,
+                session_id=session.id,
+                csrf_token=session.csrf_token,
+                auth_state=state,
+                patient_id=patient_id,
+            )
+    request.state.principal = principal
+    return principal
+
+
+def actor_for(request: Request, principal: Principal | None) -> Actor:
+    return Actor(
+        user_id=principal.user_id if principal else None,
+        role=principal.role.value if principal else None,
+        clinic_id=principal.clinic_id if principal else None,
+        ip_address=client_ip(request),
+        request_path=request.url.path,
+    )
+
+
+async def bind_db(request: Request, db: Annotated[object, Depends(get_db, scope="function")]) -> None:
+    """Make the request's unit-of-work session reachable for the guard."""
+    request.state.db = db
+
+
+MaybeUser = Annotated[Principal | None, Depends(PUBLIC)]
+AnyUser = Annotated[Principal, Depends(AUTHENTICATED)]
+MidLogin = Annotated[Principal, Depends(LOGIN_IN_PROGRESS)]
+PatientUser = Annotated[Principal, Depends(PATIENT)]
+TherapistUser = Annotated[Principal, Depends(THERAPIST)]
+AdminUser = Annotated[Principal, Depends(ADMIN)]
+StaffUser = Annotated[Principal, Depends(STAFF)]

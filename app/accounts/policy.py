@@ -1,0 +1,160 @@
+"""The single authorisation point: who may call which route, and which rows they may see.
+
+Every route must carry exactly one :class:`Guard` (via ``Depends``). A route without one
+is refused at runtime (default deny) and fails the route-matrix test.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from sqlalchemy import Select
+
+from app.accounts.models import Role
+from app.common.errors import NotAuthenticated, PermissionDenied
+
+
+class AuthState(enum.StrEnum):
+    """How far a session has got through login."""
+
+    FULL = "full"
+    MFA_PENDING = "mfa_pending"  # password ok, TOTP code still owed
+    MFA_SETUP = "mfa_setup"  # staff who must enrol a second factor before anything else
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, their session, and for patients their patient row."""
+
+    user_id: int
+    role: Role
+    clinic_id: int
+    email: str
+    full_name: str
+    session_id: int
+    csrf_token: str
+    auth_state: AuthState
+    patient_id: int | None = None
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.split(" ", 1)[0]
+
+
+class Access(enum.Enum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    PATIENT = "patient"
+    THERAPIST = "therapist"
+    ADMIN = "admin"
+    STAFF = "staff"
+    # Reachable mid-login: the 2FA step, 2FA enrolment, logout.
+    LOGIN_IN_PROGRESS = "login_in_progress"
+
+
+_ROLES: dict[Access, frozenset[Role]] = {
+    Access.PATIENT: frozenset({Role.PATIENT}),
+    Access.THERAPIST: frozenset({Role.THERAPIST}),
+    Access.ADMIN: frozenset({Role.ADMIN}),
+    Access.STAFF: frozenset({Role.THERAPIST, Role.ADMIN}),
+    Access.AUTHENTICATED: frozenset(Role),
+    Access.LOGIN_IN_PROGRESS: frozenset(Role),
+}
+
+
+class Guard:
+    """A route's access rule, used as a FastAPI dependency that returns the principal."""
+
+    def __init__(self, access: Access) -> None:
+        self.access = access
+
+    def __repr__(self) -> str:
+        return f"Guard({self.access.value})"
+
+    async def __call__(self, request: Request) -> Principal | None:
+        from app.accounts.dependencies import load_principal
+
+        principal = await load_principal(request)
+        request.state.access = self.access
+        if self.access is Access.PUBLIC:
+            return principal
+        if principal is None:
+            raise NotAuthenticated("Please log in.")
+        if principal.auth_state is not AuthState.FULL and self.access is not Access.LOGIN_IN_PROGRESS:
+            if principal.auth_state is AuthState.MFA_PENDING:
+                raise NotAuthenticated("Enter your two-factor code to finish logging in.", code="mfa_required")
+            raise PermissionDenied("Set up two-factor authentication first.", code="mfa_setup_required")
+        if principal.role not in _ROLES[self.access]:
+            raise PermissionDenied("You do not have access to this page.")
+        return principal
+
+
+PUBLIC = Guard(Access.PUBLIC)
+AUTHENTICATED = Guard(Access.AUTHENTICATED)
+PATIENT = Guard(Access.PATIENT)
+THERAPIST = Guard(Access.THERAPIST)
+ADMIN = Guard(Access.ADMIN)
+STAFF = Guard(Access.STAFF)
+LOGIN_IN_PROGRESS = Guard(Access.LOGIN_IN_PROGRESS)
+
+
+def _guards(dependant: Dependant) -> Iterable[Guard]:
+    for dep in dependant.dependencies:
+        if isinstance(dep.call, Guard):
+            yield dep.call
+        yield from _guards(dep)
+
+
+def guard_of(route: APIRoute) -> Guard | None:
+    """The one guard a route carries; None if unclassified or ambiguous."""
+    found = {id(g): g for g in _guards(route.dependant)}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+_checked_routes: dict[int, bool] = {}
+
+
+async def enforce_classified(request: Request) -> None:
+    """App-wide dependency: a route that nobody classified answers 403 (default deny)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    ok = _checked_routes.get(id(route))
+    if ok is None:
+        ok = _checked_routes[id(route)] = guard_of(route) is not None
+    if not ok:
+        raise PermissionDenied("This route has no access rule.", code="unclassified_route")
+
+
+# Object-level rules ---------------------------------------------------------------
+
+
+def can_access_enrollment(principal: Principal, enrollment: Any) -> bool:
+    """Admins see their clinic's enrollments, therapists their own patients, patients themselves."""
+    if enrollment.clinic_id != principal.clinic_id:
+        return False
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.THERAPIST:
+        return bool(enrollment.therapist_id == principal.user_id)
+    return principal.patient_id is not None and enrollment.patient_id == principal.patient_id
+
+
+def scope_enrollments(stmt: Select[Any], principal: Principal, enrollment: Any) -> Select[Any]:
+    """Every list of enrollments goes through here, so clinic scoping lives in one place."""
+    stmt = stmt.where(enrollment.clinic_id == principal.clinic_id)
+    if principal.role is Role.THERAPIST:
+        stmt = stmt.where(enrollment.therapist_id == principal.user_id)
+    elif principal.role is Role.PATIENT:
+        stmt = stmt.where(enrollment.patient_id == principal.patient_id)
+    return stmt
+
+
+def can_manage_clinic(principal: Principal, clinic_id: int) -> bool:
+    return principal.role is Role.ADMIN and principal.clinic_id == clinic_id

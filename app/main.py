@@ -1,0 +1,141 @@
+"""Application factory: middleware, error handling, routers and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.accounts.dependencies import bind_db
+from app.accounts.policy import enforce_classified
+from app.common.clock import Clock
+from app.common.crypto import FieldCipher
+from app.common.errors import AppError, NotAuthenticated
+from app.config import ROOT_DIR, Settings, get_settings
+from app.db import Database, make_engine
+from app.templating import render
+from app.web.security import SecurityHeadersMiddleware, csrf_protect
+
+log = logging.getLogger("tuki")
+
+API_PREFIX = "/api/v1"
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith(API_PREFIX) or request.url.path in ("/healthz", "/readyz")
+
+
+def _error_response(request: Request, status_code: int, detail: Any, code: str, headers: dict[str, str] | None = None) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": detail, "code": code}, status_code=status_code, headers=headers)
+    if status_code == 401:
+        target = "/login/2fa" if code == "mfa_required" else f"/login?next={request.url.path}"
+        return RedirectResponse(target, status_code=303)
+    if code == "mfa_setup_required":
+        return RedirectResponse("/account/2fa", status_code=303)
+    message = detail if isinstance(detail, str) else "The request could not be processed."
+    response = render(
+        request, "error.html", {"status_code": status_code, "message": message}, status_code=status_code
+    )
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        detail: Any = exc.detail
+        if exc.extra:
+            detail = {"message": exc.detail, **exc.extra}
+        if exc.status_code == 401 and not _wants_json(request) and isinstance(exc, NotAuthenticated):
+            return _error_response(request, 401, exc.detail, exc.code)
+        return _error_response(request, exc.status_code, detail, exc.code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")),
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "invalid"),
+            }
+            for err in exc.errors()
+        ]
+        if _wants_json(request):
+            return JSONResponse({"detail": errors, "code": "validation_error"}, status_code=422)
+        return _error_response(request, 422, "Some of the information sent was not valid.", "validation_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = "Not found." if exc.status_code == 404 else str(exc.detail)
+        return _error_response(request, exc.status_code, detail, code, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Log the type and place only: exception messages may carry patient data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return _error_response(request, 500, "Something went wrong on our side. Nothing you typed was saved twice; please try again.", "server_error")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Clock | None = None,
+    start_scheduler: bool | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own database (bound to a rolled-back connection) and clock."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_db = database is None
+        if owns_db:
+            app.state.db = Database(make_engine(settings))
+        yield
+        if owns_db:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Tuki",
+        version="0.1.0",
+        summary="Therapist-assisted internet CBT",
+        lifespan=lifespan,
+        dependencies=[Depends(bind_db), Depends(enforce_classified), Depends(csrf_protect)],
+        openapi_url="/openapi.json" if not settings.is_production else None,
+        docs_url="/docs" if not settings.is_production else None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or Clock()
+    app.state.cipher = FieldCipher(settings.encryption_keys.get_secret_value())
+    if database is not None:
+        app.state.db = database
+
+    _install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
+    app.mount("/static", StaticFiles(directory=str(ROOT_DIR / "static")), name="static")
+
+    from app.accounts.pages import router as account_pages
+    from app.accounts.router import router as accounts_api
+    from app.clinics.pages import router as clinic_pages
+    from app.clinics.router import router as clinics_api
+    from app.programs.router import router as programs_api
+    from app.web.health import router as health
+
+    app.include_router(health)
+    app.include_router(accounts_api, prefix=API_PREFIX)
+    app.include_router(clinics_api, prefix=API_PREFIX)
+    app.include_router(programs_api, prefix=API_PREFIX)
+    app.include_router(account_pages)
+    app.include_router(clinic_pages)
+    return app
