@@ -19,9 +19,13 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "clinic"
 
 
-async def create_clinic_admin(settings: Settings, *, email: str, full_name: str, clinic_name: str, password: str) -> None:
+async def create_clinic_admin(
+    settings: Settings, *, email: str, full_name: str, clinic_name: str, password: str
+) -> None:
     """Refuses weak passwords and existing e-mails with a ValueError that says why."""
-    problem = passwords.password_problem(password, min_length=settings.password_min_length, email=email, name=full_name)
+    problem = passwords.password_problem(
+        password, min_length=settings.password_min_length, email=email, name=full_name
+    )
     if problem:
         raise ValueError(problem)
     database = Database(make_engine(settings, application_name="tuki.cli"))
@@ -37,7 +41,12 @@ async def create_clinic_admin(settings: Settings, *, email: str, full_name: str,
                 db.add(clinic)
                 await db.flush()
             await accounts_service.create_user(
-                db, clinic_id=clinic.id, email=email, full_name=full_name, role=Role.ADMIN, now=now,
+                db,
+                clinic_id=clinic.id,
+                email=email,
+                full_name=full_name,
+                role=Role.ADMIN,
+                now=now,
                 password_hash=await passwords.hash_password(password),
             )
     finally:

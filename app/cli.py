@@ -71,7 +71,9 @@ def demo() -> None:
         raise typer.Exit(1)
     created, logins = asyncio.run(load_demo(settings))
     typer.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
-    typer.echo(f"\nOpen {settings.base_url}/login and use one of these (password: {DEMO_PASSWORD}):")
+    typer.echo(
+        f"\nOpen {settings.base_url}/login and use one of these (password: {DEMO_PASSWORD}):"
+    )
     for role, email in logins:
         typer.echo(f"  {role:<10} {email}")
 
@@ -85,9 +87,19 @@ def create_admin(
     """Create a clinic (if new) and an admin account for it."""
     from app.bootstrap import create_clinic_admin
 
-    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    password = (
+        getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    )
     try:
-        asyncio.run(create_clinic_admin(get_settings(), email=email, full_name=full_name, clinic_name=clinic, password=password))
+        asyncio.run(
+            create_clinic_admin(
+                get_settings(),
+                email=email,
+                full_name=full_name,
+                clinic_name=clinic,
+                password=password,
+            )
+        )
     except ValueError as exc:
         typer.echo(f"Not created: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -13,7 +13,7 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 
 # Placeholders that exist so development works out of the box; production refuses them.
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
-DEFAULT_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlLW0="  # noqa: S105
+DEFAULT_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlLW0="
 
 Environment = Literal["development", "demo", "test", "production"]
 

@@ -83,7 +83,9 @@ def make_engine(settings: Settings, *, application_name: str = "tuki.web") -> As
     """One engine factory for the app, the CLI, migrations and tests, so every path gets the same hooks."""
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000})
+        engine = create_async_engine(
+            url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000}
+        )
         _install_sqlite_hooks(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(

@@ -42,18 +42,27 @@ def demo_logins() -> list[tuple[str, str]]:
     return logins
 
 
-async def _history(db: object, enrollment_id: int, started: datetime, now: datetime, seed: int) -> None:
+async def _history(
+    db: object, enrollment_id: int, started: datetime, now: datetime, seed: int
+) -> None:
     """Logins spread over the weeks since the start, thinning out for some patients."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
     assert isinstance(db, AsyncSession)
-    await adherence.record(db, enrollment_id=enrollment_id, kind=adherence.EventKind.INVITATION_ACCEPTED, at=started)
+    await adherence.record(
+        db, enrollment_id=enrollment_id, kind=adherence.EventKind.INVITATION_ACCEPTED, at=started
+    )
     day = started
     step = 2 + seed % 3
     quiet_from = now - timedelta(days=10) if seed % 4 == 0 else now
     while day < now - timedelta(hours=1):
         if day < quiet_from:
-            await adherence.record(db, enrollment_id=enrollment_id, kind=adherence.EventKind.LOGIN, at=day + timedelta(hours=18))
+            await adherence.record(
+                db,
+                enrollment_id=enrollment_id,
+                kind=adherence.EventKind.LOGIN,
+                at=day + timedelta(hours=18),
+            )
         day += timedelta(days=step)
 
 
@@ -62,41 +71,71 @@ async def load_demo(settings: Settings) -> tuple[bool, list[tuple[str, str]]]:
     database = Database(make_engine(settings, application_name="tuki.demo"))
     try:
         async with database.sessionmaker() as db, db.begin():
-            if await db.scalar(select(Clinic.id).where(Clinic.slug == DEMO_CLINIC_SLUG)) is not None:
+            if (
+                await db.scalar(select(Clinic.id).where(Clinic.slug == DEMO_CLINIC_SLUG))
+                is not None
+            ):
                 return False, demo_logins()
             now = utc_now()
             password_hash = await passwords.hash_password(DEMO_PASSWORD)
             clinic = Clinic(
-                slug=DEMO_CLINIC_SLUG, name="Tuki Demo Clinic", timezone="Europe/Helsinki",
-                emergency_number="112", crisis_line_name="National crisis line", crisis_line_number="09 2525 0111",
+                slug=DEMO_CLINIC_SLUG,
+                name="Tuki Demo Clinic",
+                timezone="Europe/Helsinki",
+                emergency_number="112",
+                crisis_line_name="National crisis line",
+                crisis_line_number="09 2525 0111",
                 created_at=now - timedelta(days=120),
             )
             db.add(clinic)
             await db.flush()
             admin = await accounts_service.create_user(
-                db, clinic_id=clinic.id, email=f"admin@{DEMO_DOMAIN}", full_name="Anna Admin",
-                role=Role.ADMIN, now=now, password_hash=password_hash,
+                db,
+                clinic_id=clinic.id,
+                email=f"admin@{DEMO_DOMAIN}",
+                full_name="Anna Admin",
+                role=Role.ADMIN,
+                now=now,
+                password_hash=password_hash,
             )
             therapists = [
                 await accounts_service.create_user(
-                    db, clinic_id=clinic.id, email=f"therapist{i}@{DEMO_DOMAIN}", full_name=name,
-                    role=Role.THERAPIST, now=now, password_hash=password_hash,
+                    db,
+                    clinic_id=clinic.id,
+                    email=f"therapist{i}@{DEMO_DOMAIN}",
+                    full_name=name,
+                    role=Role.THERAPIST,
+                    now=now,
+                    password_hash=password_hash,
                 )
                 for i, name in enumerate(THERAPISTS, start=1)
             ]
             for index, (slug, (name, days_ago)) in enumerate(PATIENTS.items()):
                 user = await accounts_service.create_user(
-                    db, clinic_id=clinic.id, email=f"{slug}@{DEMO_DOMAIN}", full_name=name,
-                    role=Role.PATIENT, now=now, password_hash=password_hash,
+                    db,
+                    clinic_id=clinic.id,
+                    email=f"{slug}@{DEMO_DOMAIN}",
+                    full_name=name,
+                    role=Role.PATIENT,
+                    now=now,
+                    password_hash=password_hash,
                 )
-                patient = Patient(user_id=user.id, clinic_id=clinic.id, timezone="Europe/Helsinki", created_at=now)
+                patient = Patient(
+                    user_id=user.id, clinic_id=clinic.id, timezone="Europe/Helsinki", created_at=now
+                )
                 db.add(patient)
                 await db.flush()
                 started = now - timedelta(days=days_ago)
                 enrollment = Enrollment(
-                    clinic_id=clinic.id, patient_id=patient.id, therapist_id=therapists[index % 3].id,
-                    program=slug, status=EnrollmentStatus.ACTIVE, created_by_id=admin.id,
-                    created_at=started - timedelta(days=2), activated_at=started, status_changed_at=started,
+                    clinic_id=clinic.id,
+                    patient_id=patient.id,
+                    therapist_id=therapists[index % 3].id,
+                    program=slug,
+                    status=EnrollmentStatus.ACTIVE,
+                    created_by_id=admin.id,
+                    created_at=started - timedelta(days=2),
+                    activated_at=started,
+                    status_changed_at=started,
                 )
                 db.add(enrollment)
                 await db.flush()

@@ -32,9 +32,17 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(API_PREFIX) or request.url.path in ("/healthz", "/readyz")
 
 
-def _error_response(request: Request, status_code: int, detail: Any, code: str, headers: dict[str, str] | None = None) -> Response:
+def _error_response(
+    request: Request,
+    status_code: int,
+    detail: Any,
+    code: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if _wants_json(request):
-        return JSONResponse({"detail": detail, "code": code}, status_code=status_code, headers=headers)
+        return JSONResponse(
+            {"detail": detail, "code": code}, status_code=status_code, headers=headers
+        )
     if status_code == 401:
         target = "/login/2fa" if code == "mfa_required" else f"/login?next={request.url.path}"
         return RedirectResponse(target, status_code=303)
@@ -42,7 +50,10 @@ def _error_response(request: Request, status_code: int, detail: Any, code: str, 
         return RedirectResponse("/account/2fa", status_code=303)
     message = detail if isinstance(detail, str) else "The request could not be processed."
     response = render(
-        request, "error.html", {"status_code": status_code, "message": message}, status_code=status_code
+        request,
+        "error.html",
+        {"status_code": status_code, "message": message},
+        status_code=status_code,
     )
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -55,7 +66,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail: Any = exc.detail
         if exc.extra:
             detail = {"message": exc.detail, **exc.extra}
-        if exc.status_code == 401 and not _wants_json(request) and isinstance(exc, NotAuthenticated):
+        if (
+            exc.status_code == 401
+            and not _wants_json(request)
+            and isinstance(exc, NotAuthenticated)
+        ):
             return _error_response(request, 401, exc.detail, exc.code)
         return _error_response(request, exc.status_code, detail, exc.code, exc.headers)
 
@@ -63,7 +78,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
-                "field": ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")),
+                "field": ".".join(
+                    str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")
+                ),
                 "message": err.get("msg", "invalid"),
                 "type": err.get("type", "invalid"),
             }
@@ -71,7 +88,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         if _wants_json(request):
             return JSONResponse({"detail": errors, "code": "validation_error"}, status_code=422)
-        return _error_response(request, 422, "Some of the information sent was not valid.", "validation_error")
+        return _error_response(
+            request, 422, "Some of the information sent was not valid.", "validation_error"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -83,7 +102,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Log the type and place only: exception messages may carry patient data.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return _error_response(request, 500, "Something went wrong on our side. Nothing you typed was saved twice; please try again.", "server_error")
+        return _error_response(
+            request,
+            500,
+            "Something went wrong on our side. Nothing you typed was saved twice; please try again.",
+            "server_error",
+        )
 
 
 def create_app(

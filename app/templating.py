@@ -13,7 +13,9 @@ from app.config import ROOT_DIR
 templates = Jinja2Templates(directory=str(ROOT_DIR / "templates"))
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
     """Render a page with the caller and their CSRF token always available to the layout."""
     principal = getattr(request.state, "principal", None)
     ctx: dict[str, Any] = {

@@ -82,7 +82,9 @@ def actor_for(request: Request, principal: Principal | None) -> Actor:
     )
 
 
-async def bind_db(request: Request, db: Annotated[object, Depends(get_db, scope="function")]) -> None:
+async def bind_db(
+    request: Request, db: Annotated[object, Depends(get_db, scope="function")]
+) -> None:
     """Make the request's unit-of-work session reachable for the guard."""
     request.state.db = db
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import service
 from app.accounts.dependencies import session_cookie_name
@@ -14,7 +15,6 @@ from app.clinics import service as clinics_service
 from app.common.errors import NotAuthenticated, TooManyRequests
 from app.config import Settings
 from app.deps import client_ip
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
@@ -31,7 +31,11 @@ def set_session_cookie(response: Response, token: str, settings: Settings) -> No
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
-        session_cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
+        session_cookie_name(settings),
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
     )
 
 
@@ -45,10 +49,21 @@ async def password_login(
     settings: Settings = request.app.state.settings
     now = request.app.state.clock.now()
     result = await service.authenticate(
-        db, email=email, password=password, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), settings=settings, now=now,
+        db,
+        email=email,
+        password=password,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        settings=settings,
+        now=now,
     )
-    anonymous = Actor(user_id=None, role=None, clinic_id=None, ip_address=client_ip(request), request_path=request.url.path)
+    anonymous = Actor(
+        user_id=None,
+        role=None,
+        clinic_id=None,
+        ip_address=client_ip(request),
+        request_path=request.url.path,
+    )
     if result.error == "locked":
         await audit.record(db, anonymous, action="login", resource_type="session", outcome="locked")
         minutes = max(1, round(result.retry_after / 60))
@@ -62,12 +77,22 @@ async def password_login(
     user = result.user
     await audit.record(
         db,
-        Actor(user_id=user.id, role=user.role, clinic_id=user.clinic_id, ip_address=client_ip(request), request_path=request.url.path),
-        action="login", resource_type="session", resource_id=result.session.id,
+        Actor(
+            user_id=user.id,
+            role=user.role,
+            clinic_id=user.clinic_id,
+            ip_address=client_ip(request),
+            request_path=request.url.path,
+        ),
+        action="login",
+        resource_type="session",
+        resource_id=result.session.id,
     )
     if user.role == Role.PATIENT:
         for enrollment_id in await clinics_service.open_enrollment_ids_for_user(db, user.id):
-            await adherence.record(db, enrollment_id=enrollment_id, kind=adherence.EventKind.LOGIN, at=now)
+            await adherence.record(
+                db, enrollment_id=enrollment_id, kind=adherence.EventKind.LOGIN, at=now
+            )
     return user, result.token, result.session.csrf_token
 
 

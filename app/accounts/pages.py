@@ -50,7 +50,9 @@ async def login_page(request: Request, principal: MaybeUser, next: str | None = 
 
 
 @router.post("/login")
-async def login_submit(request: Request, db: DbSession, settings: SettingsDep, principal: MaybeUser) -> Response:
+async def login_submit(
+    request: Request, db: DbSession, settings: SettingsDep, principal: MaybeUser
+) -> Response:
     data = await form_data(request)
     email, password = data.get("email", ""), data.get("password", "")
     if principal is not None:
@@ -58,11 +60,18 @@ async def login_submit(request: Request, db: DbSession, settings: SettingsDep, p
     try:
         user, token, _ = await flows.password_login(request, db, email, password)
     except TooManyRequests as exc:
-        response = render(request, "login.html", {"form": {"email": email}, "error": exc.detail}, status_code=429)
+        response = render(
+            request, "login.html", {"form": {"email": email}, "error": exc.detail}, status_code=429
+        )
         response.headers.update(exc.headers)
         return response
     except AppError as exc:
-        return render(request, "login.html", {"form": {"email": email, "next": data.get("next", "")}, "error": exc.detail}, status_code=401)
+        return render(
+            request,
+            "login.html",
+            {"form": {"email": email, "next": data.get("next", "")}, "error": exc.detail},
+            status_code=401,
+        )
     status = flows.login_status(user, settings)
     target = {"mfa_required": "/login/2fa", "mfa_setup_required": "/account/2fa"}.get(status)
     if target is None:
@@ -81,48 +90,103 @@ async def two_factor_page(request: Request, principal: MidLogin) -> Response:
 
 @router.post("/login/2fa")
 async def two_factor_submit(
-    request: Request, principal: MidLogin, db: DbSession, settings: SettingsDep, clock: ClockDep, cipher: CipherDep
+    request: Request,
+    principal: MidLogin,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    cipher: CipherDep,
 ) -> Response:
     data = await form_data(request)
     user = await service.get_user(db, principal.user_id)
     if user is None:
         raise NotFound("User not found.")
     now = clock.now()
-    if not await service.verify_second_factor(db, user, data.get("code", ""), cipher=cipher, now=now):
-        await audit.record(db, actor_for(request, principal), action="login_2fa", resource_type="session", outcome="failed")
-        return render(request, "login_2fa.html", {"error": "That code is not valid. Codes can be used only once."}, status_code=401)
+    if not await service.verify_second_factor(
+        db, user, data.get("code", ""), cipher=cipher, now=now
+    ):
+        await audit.record(
+            db,
+            actor_for(request, principal),
+            action="login_2fa",
+            resource_type="session",
+            outcome="failed",
+        )
+        return render(
+            request,
+            "login_2fa.html",
+            {"error": "That code is not valid. Codes can be used only once."},
+            status_code=401,
+        )
     await service.end_session(db, principal.session_id)
     token, session = await service.create_session(
-        db, user, settings=settings, now=now, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), mfa_verified=True,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        mfa_verified=True,
     )
-    await audit.record(db, actor_for(request, principal), action="login_2fa", resource_type="session", resource_id=session.id)
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="login_2fa",
+        resource_type="session",
+        resource_id=session.id,
+    )
     response = RedirectResponse(HOME_FOR_ROLE[Role(user.role)], status_code=303)
     flows.set_session_cookie(response, token, settings)
     return response
 
 
 @router.post("/logout")
-async def logout_submit(request: Request, principal: MidLogin, db: DbSession, settings: SettingsDep) -> Response:
+async def logout_submit(
+    request: Request, principal: MidLogin, db: DbSession, settings: SettingsDep
+) -> Response:
     await service.end_session(db, principal.session_id)
-    await audit.record(db, actor_for(request, principal), action="logout", resource_type="session", resource_id=principal.session_id)
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="logout",
+        resource_type="session",
+        resource_id=principal.session_id,
+    )
     response = RedirectResponse("/login", status_code=303)
     flows.clear_session_cookie(response, settings)
     return response
 
 
 @router.get("/invite/{token}")
-async def invitation_page(token: str, request: Request, principal: MaybeUser, db: DbSession, settings: SettingsDep, clock: ClockDep) -> Response:
+async def invitation_page(
+    token: str,
+    request: Request,
+    principal: MaybeUser,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
     try:
         _, user = await service.usable_invitation(db, token, settings=settings, now=clock.now())
     except AppError as exc:
-        return render(request, "invite_invalid.html", {"message": exc.detail}, status_code=exc.status_code)
-    return render(request, "invite.html", {"token": token, "invitee": user, "min_length": settings.password_min_length})
+        return render(
+            request, "invite_invalid.html", {"message": exc.detail}, status_code=exc.status_code
+        )
+    return render(
+        request,
+        "invite.html",
+        {"token": token, "invitee": user, "min_length": settings.password_min_length},
+    )
 
 
 @router.post("/invite/{token}")
 async def invitation_submit(
-    token: str, request: Request, principal: MaybeUser, db: DbSession, settings: SettingsDep, clock: ClockDep
+    token: str,
+    request: Request,
+    principal: MaybeUser,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> Response:
     data = await form_data(request)
     password, confirm = data.get("password", ""), data.get("password_confirm", "")
@@ -130,20 +194,43 @@ async def invitation_submit(
     try:
         _, user = await service.usable_invitation(db, token, settings=settings, now=now)
     except AppError as exc:
-        return render(request, "invite_invalid.html", {"message": exc.detail}, status_code=exc.status_code)
+        return render(
+            request, "invite_invalid.html", {"message": exc.detail}, status_code=exc.status_code
+        )
     context = {"token": token, "invitee": user, "min_length": settings.password_min_length}
     if password != confirm:
-        return render(request, "invite.html", {**context, "errors": {"password_confirm": "The two passwords are not the same."}}, status_code=422)
+        return render(
+            request,
+            "invite.html",
+            {**context, "errors": {"password_confirm": "The two passwords are not the same."}},
+            status_code=422,
+        )
     try:
-        invitation, user = await service.accept_invitation(db, token, password, settings=settings, now=now)
+        invitation, user = await service.accept_invitation(
+            db, token, password, settings=settings, now=now
+        )
     except Invalid as exc:
-        return render(request, "invite.html", {**context, "errors": {"password": exc.detail}}, status_code=422)
+        return render(
+            request, "invite.html", {**context, "errors": {"password": exc.detail}}, status_code=422
+        )
     await clinics_service.activate_after_invitation(db, invitation.enrollment_id, now=now)
     session_token, _ = await service.create_session(
-        db, user, settings=settings, now=now, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), mfa_verified=False,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        mfa_verified=False,
     )
-    await audit.record(db, actor_for(request, None), action="accept_invitation", resource_type="invitation", resource_id=invitation.id, clinic_id=user.clinic_id)
+    await audit.record(
+        db,
+        actor_for(request, None),
+        action="accept_invitation",
+        resource_type="invitation",
+        resource_id=invitation.id,
+        clinic_id=user.clinic_id,
+    )
     status = flows.login_status(user, settings)
     target = "/account/2fa" if status == "mfa_setup_required" else HOME_FOR_ROLE[Role(user.role)]
     response = RedirectResponse(target, status_code=303)
@@ -158,25 +245,55 @@ async def account_page(request: Request, principal: AnyUser, db: DbSession) -> R
 
 
 @router.post("/account/password")
-async def account_password_submit(request: Request, principal: AnyUser, db: DbSession, settings: SettingsDep, clock: ClockDep) -> Response:
+async def account_password_submit(
+    request: Request, principal: AnyUser, db: DbSession, settings: SettingsDep, clock: ClockDep
+) -> Response:
     data = await form_data(request)
     user = await service.get_user(db, principal.user_id)
     if user is None:
         raise NotFound("User not found.")
     if data.get("new_password") != data.get("new_password_confirm"):
-        return render(request, "account.html", {"user": user, "errors": {"new_password_confirm": "The two new passwords are not the same."}}, status_code=422)
+        return render(
+            request,
+            "account.html",
+            {
+                "user": user,
+                "errors": {"new_password_confirm": "The two new passwords are not the same."},
+            },
+            status_code=422,
+        )
     try:
-        await service.change_password(db, user, data.get("current_password", ""), data.get("new_password", ""), settings=settings, now=clock.now())
+        await service.change_password(
+            db,
+            user,
+            data.get("current_password", ""),
+            data.get("new_password", ""),
+            settings=settings,
+            now=clock.now(),
+        )
     except Invalid as exc:
-        return render(request, "account.html", {"user": user, "errors": {exc.field or "form": exc.detail}}, status_code=422)
-    await audit.record(db, actor_for(request, principal), action="change_password", resource_type="user", resource_id=user.id)
+        return render(
+            request,
+            "account.html",
+            {"user": user, "errors": {exc.field or "form": exc.detail}},
+            status_code=422,
+        )
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="change_password",
+        resource_type="user",
+        resource_id=user.id,
+    )
     response = RedirectResponse("/login?changed=1", status_code=303)
     flows.clear_session_cookie(response, settings)
     return response
 
 
 @router.get("/account/2fa")
-async def two_factor_setup_page(request: Request, principal: MidLogin, db: DbSession, cipher: CipherDep) -> Response:
+async def two_factor_setup_page(
+    request: Request, principal: MidLogin, db: DbSession, cipher: CipherDep
+) -> Response:
     user = await service.get_user(db, principal.user_id)
     if user is None:
         raise NotFound("User not found.")
@@ -187,12 +304,26 @@ async def two_factor_setup_page(request: Request, principal: MidLogin, db: DbSes
     else:
         secret = await service.start_totp_enrolment(db, user, cipher=cipher)
     uri = totp.provisioning_uri(secret, user.email)
-    return render(request, "account_2fa.html", {"enabled": False, "secret": secret, "qr": totp.qr_svg_data_uri(uri), "required": principal.auth_state is AuthState.MFA_SETUP})
+    return render(
+        request,
+        "account_2fa.html",
+        {
+            "enabled": False,
+            "secret": secret,
+            "qr": totp.qr_svg_data_uri(uri),
+            "required": principal.auth_state is AuthState.MFA_SETUP,
+        },
+    )
 
 
 @router.post("/account/2fa")
 async def two_factor_setup_submit(
-    request: Request, principal: MidLogin, db: DbSession, settings: SettingsDep, clock: ClockDep, cipher: CipherDep
+    request: Request,
+    principal: MidLogin,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    cipher: CipherDep,
 ) -> Response:
     data = await form_data(request)
     user = await service.get_user(db, principal.user_id)
@@ -204,18 +335,38 @@ async def two_factor_setup_submit(
     try:
         await service.confirm_totp_enrolment(db, user, data.get("code", ""), cipher=cipher, now=now)
     except Invalid as exc:
-        secret = cipher.decrypt(user.totp_secret_encrypted) if user.totp_secret_encrypted else ""
+        if user.totp_secret_encrypted:
+            secret = cipher.decrypt(user.totp_secret_encrypted)
+        else:
+            secret = await service.start_totp_enrolment(db, user, cipher=cipher)
         return render(
-            request, "account_2fa.html",
-            {"enabled": False, "secret": secret, "qr": totp.qr_svg_data_uri(totp.provisioning_uri(secret, user.email)), "errors": {"code": exc.detail}},
+            request,
+            "account_2fa.html",
+            {
+                "enabled": False,
+                "secret": secret,
+                "qr": totp.qr_svg_data_uri(totp.provisioning_uri(secret, user.email)),
+                "errors": {"code": exc.detail},
+            },
             status_code=422,
         )
     await service.end_all_sessions(db, user.id)
     token, _ = await service.create_session(
-        db, user, settings=settings, now=now, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), mfa_verified=True,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        mfa_verified=True,
     )
-    await audit.record(db, actor_for(request, principal), action="enable_2fa", resource_type="user", resource_id=user.id)
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="enable_2fa",
+        resource_type="user",
+        resource_id=user.id,
+    )
     response = RedirectResponse(HOME_FOR_ROLE[Role(user.role)], status_code=303)
     flows.set_session_cookie(response, token, settings)
     return response

@@ -86,10 +86,17 @@ class Guard:
             return principal
         if principal is None:
             raise NotAuthenticated("Please log in.")
-        if principal.auth_state is not AuthState.FULL and self.access is not Access.LOGIN_IN_PROGRESS:
+        if (
+            principal.auth_state is not AuthState.FULL
+            and self.access is not Access.LOGIN_IN_PROGRESS
+        ):
             if principal.auth_state is AuthState.MFA_PENDING:
-                raise NotAuthenticated("Enter your two-factor code to finish logging in.", code="mfa_required")
-            raise PermissionDenied("Set up two-factor authentication first.", code="mfa_setup_required")
+                raise NotAuthenticated(
+                    "Enter your two-factor code to finish logging in.", code="mfa_required"
+                )
+            raise PermissionDenied(
+                "Set up two-factor authentication first.", code="mfa_setup_required"
+            )
         if principal.role not in _ROLES[self.access]:
             raise PermissionDenied("You do not have access to this page.")
         return principal
@@ -111,8 +118,36 @@ def _guards(dependant: Dependant) -> Iterable[Guard]:
         yield from _guards(dep)
 
 
+@dataclass(frozen=True)
+class RouteInfo:
+    path: str
+    methods: frozenset[str]
+    route: APIRoute
+
+
+def all_api_routes(app: Any) -> list[RouteInfo]:
+    """Every FastAPI route with its full path, however routers were nested."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI versions that flatten included routers
+        return [
+            RouteInfo(r.path, frozenset(r.methods), r)
+            for r in app.routes
+            if isinstance(r, APIRoute)
+        ]
+    found = []
+    for ctx in iter_route_contexts(app.routes):
+        if isinstance(ctx.original_route, APIRoute):
+            found.append(RouteInfo(str(ctx.path), frozenset(ctx.methods or ()), ctx.original_route))
+    return found
+
+
 def guard_of(route: APIRoute) -> Guard | None:
-    """The one guard a route carries; None if unclassified or ambiguous."""
+    """The one guard a route carries; None if unclassified or ambiguous.
+
+    Guards must sit on the route itself (a parameter or ``dependencies=``), not only on
+    its router, so the route object seen at request time carries its own rule.
+    """
     found = {id(g): g for g in _guards(route.dependant)}
     return next(iter(found.values())) if len(found) == 1 else None
 

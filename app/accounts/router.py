@@ -23,7 +23,11 @@ from app.deps import CipherDep, ClockDep, DbSession, SettingsDep, client_ip
 
 router = APIRouter(tags=["auth"])
 
-ERRORS = {401: {"description": "Not logged in"}, 403: {"description": "Forbidden"}, 422: {"description": "Invalid input"}}
+ERRORS = {
+    401: {"description": "Not logged in"},
+    403: {"description": "Forbidden"},
+    422: {"description": "Invalid input"},
+}
 
 
 async def _user(db: DbSession, user_id: int) -> User:
@@ -33,8 +37,19 @@ async def _user(db: DbSession, user_id: int) -> User:
     return user
 
 
-@router.post("/auth/login", response_model=LoginResponse, responses={**ERRORS, 429: {"description": "Too many attempts"}})
-async def login(body: LoginRequest, request: Request, response: Response, db: DbSession, settings: SettingsDep, principal: MaybeUser) -> LoginResponse:
+@router.post(
+    "/auth/login",
+    response_model=LoginResponse,
+    responses={**ERRORS, 429: {"description": "Too many attempts"}},
+)
+async def login(
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: SettingsDep,
+    principal: MaybeUser,
+) -> LoginResponse:
     """Start a session. Staff with two-factor get ``mfa_required`` and finish at /auth/2fa."""
     if principal is not None:
         await service.end_session(db, principal.session_id)
@@ -45,61 +60,117 @@ async def login(body: LoginRequest, request: Request, response: Response, db: Db
 
 @router.post("/auth/2fa", response_model=LoginResponse, responses=ERRORS)
 async def verify_two_factor(
-    body: TwoFactorCode, request: Request, response: Response, principal: MidLogin,
-    db: DbSession, settings: SettingsDep, clock: ClockDep, cipher: CipherDep,
+    body: TwoFactorCode,
+    request: Request,
+    response: Response,
+    principal: MidLogin,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    cipher: CipherDep,
 ) -> LoginResponse:
     """Finish login with a one-time code; the session token is replaced."""
     user = await _user(db, principal.user_id)
     now = clock.now()
     if not await service.verify_second_factor(db, user, body.code, cipher=cipher, now=now):
-        await audit.record(db, actor_for(request, principal), action="login_2fa", resource_type="session", outcome="failed")
-        raise NotAuthenticated("That code is not valid. Codes can be used only once.", code="mfa_invalid").keep_writes()
+        await audit.record(
+            db,
+            actor_for(request, principal),
+            action="login_2fa",
+            resource_type="session",
+            outcome="failed",
+        )
+        raise NotAuthenticated(
+            "That code is not valid. Codes can be used only once.", code="mfa_invalid"
+        ).keep_writes()
     await service.end_session(db, principal.session_id)
     token, session = await service.create_session(
-        db, user, settings=settings, now=now, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), mfa_verified=True,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        mfa_verified=True,
     )
-    await audit.record(db, actor_for(request, principal), action="login_2fa", resource_type="session", resource_id=session.id)
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="login_2fa",
+        resource_type="session",
+        resource_id=session.id,
+    )
     flows.set_session_cookie(response, token, settings)
     return LoginResponse(status="ok", csrf_token=session.csrf_token, role=user.role)
 
 
 @router.post("/auth/2fa/setup", response_model=TwoFactorSetup, responses=ERRORS)
-async def start_two_factor_setup(principal: MidLogin, db: DbSession, cipher: CipherDep) -> TwoFactorSetup:
+async def start_two_factor_setup(
+    principal: MidLogin, db: DbSession, cipher: CipherDep
+) -> TwoFactorSetup:
     """Create a new TOTP secret for the caller; it takes effect after /auth/2fa/confirm."""
     user = await _user(db, principal.user_id)
     if user.totp_enabled_at is not None:
-        raise Invalid("Two-factor authentication is already on for this account.", code="mfa_already_enabled")
+        raise Invalid(
+            "Two-factor authentication is already on for this account.", code="mfa_already_enabled"
+        )
     secret = await service.start_totp_enrolment(db, user, cipher=cipher)
     return TwoFactorSetup(secret=secret, otpauth_uri=totp.provisioning_uri(secret, user.email))
 
 
 @router.post("/auth/2fa/confirm", response_model=LoginResponse, responses=ERRORS)
 async def confirm_two_factor_setup(
-    body: TwoFactorCode, request: Request, response: Response, principal: MidLogin,
-    db: DbSession, settings: SettingsDep, clock: ClockDep, cipher: CipherDep,
+    body: TwoFactorCode,
+    request: Request,
+    response: Response,
+    principal: MidLogin,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    cipher: CipherDep,
 ) -> LoginResponse:
     """Turn two-factor on with a first valid code; other sessions are ended."""
     user = await _user(db, principal.user_id)
     if user.totp_enabled_at is not None:
-        raise Invalid("Two-factor authentication is already on for this account.", code="mfa_already_enabled")
+        raise Invalid(
+            "Two-factor authentication is already on for this account.", code="mfa_already_enabled"
+        )
     now = clock.now()
     await service.confirm_totp_enrolment(db, user, body.code, cipher=cipher, now=now)
     await service.end_all_sessions(db, user.id)
     token, session = await service.create_session(
-        db, user, settings=settings, now=now, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), mfa_verified=True,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        mfa_verified=True,
     )
-    await audit.record(db, actor_for(request, principal), action="enable_2fa", resource_type="user", resource_id=user.id)
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="enable_2fa",
+        resource_type="user",
+        resource_id=user.id,
+    )
     flows.set_session_cookie(response, token, settings)
     return LoginResponse(status="ok", csrf_token=session.csrf_token, role=user.role)
 
 
 @router.post("/auth/logout", status_code=204, responses=ERRORS)
-async def logout(request: Request, principal: MidLogin, db: DbSession, settings: SettingsDep) -> Response:
+async def logout(
+    request: Request, principal: MidLogin, db: DbSession, settings: SettingsDep
+) -> Response:
     """End this session on the server and clear the cookie."""
     await service.end_session(db, principal.session_id)
-    await audit.record(db, actor_for(request, principal), action="logout", resource_type="session", resource_id=principal.session_id)
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="logout",
+        resource_type="session",
+        resource_id=principal.session_id,
+    )
     response = Response(status_code=204)
     flows.clear_session_cookie(response, settings)
     return response
@@ -107,12 +178,25 @@ async def logout(request: Request, principal: MidLogin, db: DbSession, settings:
 
 @router.post("/auth/password", status_code=204, responses=ERRORS)
 async def change_password(
-    body: PasswordChange, request: Request, principal: AnyUser, db: DbSession, settings: SettingsDep, clock: ClockDep
+    body: PasswordChange,
+    request: Request,
+    principal: AnyUser,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> Response:
     """Change the password; every session of this user ends, this one included."""
     user = await _user(db, principal.user_id)
-    await service.change_password(db, user, body.current_password, body.new_password, settings=settings, now=clock.now())
-    await audit.record(db, actor_for(request, principal), action="change_password", resource_type="user", resource_id=user.id)
+    await service.change_password(
+        db, user, body.current_password, body.new_password, settings=settings, now=clock.now()
+    )
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="change_password",
+        resource_type="user",
+        resource_id=user.id,
+    )
     response = Response(status_code=204)
     flows.clear_session_cookie(response, settings)
     return response
@@ -127,8 +211,13 @@ async def me(principal: MidLogin, db: DbSession) -> MeRead:
         enrollment = await clinics_service.current_enrollment_for_patient(db, principal.patient_id)
         enrollment_id = enrollment.id if enrollment else None
     return MeRead(
-        id=user.id, email=user.email, full_name=user.full_name, role=user.role, clinic_id=user.clinic_id,
-        two_factor_enabled=user.totp_enabled_at is not None, csrf_token=principal.csrf_token,
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        role=user.role,
+        clinic_id=user.clinic_id,
+        two_factor_enabled=user.totp_enabled_at is not None,
+        csrf_token=principal.csrf_token,
         enrollment_id=enrollment_id,
     )
 
@@ -136,23 +225,46 @@ async def me(principal: MidLogin, db: DbSession) -> MeRead:
 @router.post(
     "/invitations/{token}/accept",
     response_model=LoginResponse,
-    responses={**ERRORS, 404: {"description": "Unknown link"}, 410: {"description": "Expired or used"}},
+    responses={
+        **ERRORS,
+        404: {"description": "Unknown link"},
+        410: {"description": "Expired or used"},
+    },
 )
 async def accept_invitation(
-    token: str, body: InvitationAccept, request: Request, response: Response, principal: MaybeUser,
-    db: DbSession, settings: SettingsDep, clock: ClockDep,
+    token: str,
+    body: InvitationAccept,
+    request: Request,
+    response: Response,
+    principal: MaybeUser,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> LoginResponse:
     """Set a password from an invitation link and log straight in."""
     now = clock.now()
-    invitation, user = await service.accept_invitation(db, token, body.password, settings=settings, now=now)
+    invitation, user = await service.accept_invitation(
+        db, token, body.password, settings=settings, now=now
+    )
     await clinics_service.activate_after_invitation(db, invitation.enrollment_id, now=now)
     session_token, session = await service.create_session(
-        db, user, settings=settings, now=now, ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"), mfa_verified=False,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        mfa_verified=False,
     )
     await audit.record(
-        db, actor_for(request, None), action="accept_invitation", resource_type="invitation", resource_id=invitation.id,
+        db,
+        actor_for(request, None),
+        action="accept_invitation",
+        resource_type="invitation",
+        resource_id=invitation.id,
         clinic_id=user.clinic_id,
     )
     flows.set_session_cookie(response, session_token, settings)
-    return LoginResponse(status=flows.login_status(user, settings), csrf_token=session.csrf_token, role=user.role)
+    return LoginResponse(
+        status=flows.login_status(user, settings), csrf_token=session.csrf_token, role=user.role
+    )

@@ -15,7 +15,9 @@ class LoginRequest(Strict):
 
 
 class LoginResponse(BaseModel):
-    status: str = Field(description="'ok', or 'mfa_required' / 'mfa_setup_required' when a second step is owed")
+    status: str = Field(
+        description="'ok', or 'mfa_required' / 'mfa_setup_required' when a second step is owed"
+    )
     csrf_token: str
     role: str
 

@@ -13,7 +13,7 @@ from app.accounts import passwords, totp
 from app.accounts.models import Invitation, LoginThrottle, Role, User, UserSession
 from app.common.clock import as_utc
 from app.common.crypto import FieldCipher, new_token, token_hash
-from app.common.errors import Gone, Invalid, NotFound, TooManyRequests
+from app.common.errors import Gone, Invalid, NotFound
 from app.config import Settings
 
 LOGIN_FAILED_MESSAGE = "The e-mail address or password is not correct."
@@ -99,7 +99,9 @@ async def authenticate(
         return LoginResult(user=None, error="locked", retry_after=locked)
     user = await db.scalar(select(User).where(User.email == normalise_email(email)))
     usable = user is not None and user.is_active
-    ok, new_hash = await passwords.verify_password(password, user.password_hash if usable and user else None)
+    ok, new_hash = await passwords.verify_password(
+        password, user.password_hash if usable and user else None
+    )
     if not ok or user is None or not usable:
         for kind, key in keys:
             limit = (
@@ -113,7 +115,12 @@ async def authenticate(
         user.password_hash = new_hash
     await _clear_failures(db, keys[0][1])
     token, session = await create_session(
-        db, user, settings=settings, now=now, ip_address=ip_address, user_agent=user_agent,
+        db,
+        user,
+        settings=settings,
+        now=now,
+        ip_address=ip_address,
+        user_agent=user_agent,
         mfa_verified=user.totp_enabled_at is None,
     )
     return LoginResult(user=user, token=token, session=session)
@@ -228,7 +235,9 @@ async def confirm_totp_enrolment(
         raise Invalid("Start the two-factor set-up first.", field="code")
     timecode = totp.matching_timecode(cipher.decrypt(user.totp_secret_encrypted), code, now)
     if timecode is None:
-        raise Invalid("That code did not match. Check the time on your phone and try again.", field="code")
+        raise Invalid(
+            "That code did not match. Check the time on your phone and try again.", field="code"
+        )
     user.totp_enabled_at = now
     user.totp_last_timecode = timecode
     await db.flush()
@@ -249,7 +258,11 @@ async def create_invitation(
     """Revoke any open invitation for the user and issue a new one; returns the raw token."""
     await db.execute(
         update(Invitation)
-        .where(Invitation.user_id == user_id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+        .where(
+            Invitation.user_id == user_id,
+            Invitation.used_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -276,20 +289,33 @@ async def usable_invitation(
         await db.execute(
             select(Invitation, User)
             .join(User, User.id == Invitation.user_id)
-            .where(Invitation.token_hash == token_hash(settings.secret_key.get_secret_value(), token))
+            .where(
+                Invitation.token_hash == token_hash(settings.secret_key.get_secret_value(), token)
+            )
         )
     ).one_or_none()
     if row is None:
         raise NotFound("This invitation link is not valid. Check that you copied the whole link.")
     invitation, user = row
     if invitation.used_at is not None:
-        raise Gone("This invitation has already been used. Log in with your e-mail and password.", code="invitation_used")
+        raise Gone(
+            "This invitation has already been used. Log in with your e-mail and password.",
+            code="invitation_used",
+        )
     if invitation.revoked_at is not None:
-        raise Gone("A newer invitation has been sent to you; please use the latest link.", code="invitation_replaced")
+        raise Gone(
+            "A newer invitation has been sent to you; please use the latest link.",
+            code="invitation_replaced",
+        )
     if as_utc(invitation.expires_at) <= now:
-        raise Gone("This invitation has expired. Ask your clinic to send a new one.", code="invitation_expired")
+        raise Gone(
+            "This invitation has expired. Ask your clinic to send a new one.",
+            code="invitation_expired",
+        )
     if not user.is_active:
-        raise Gone("This account is no longer active. Please contact your clinic.", code="account_inactive")
+        raise Gone(
+            "This account is no longer active. Please contact your clinic.", code="account_inactive"
+        )
     return invitation, user
 
 
@@ -340,7 +366,9 @@ async def get_user(db: AsyncSession, user_id: int) -> User | None:
 
 
 async def email_taken(db: AsyncSession, email: str) -> bool:
-    return (await db.scalar(select(User.id).where(User.email == normalise_email(email)))) is not None
+    return (
+        await db.scalar(select(User.id).where(User.email == normalise_email(email)))
+    ) is not None
 
 
 async def create_user(

@@ -61,7 +61,11 @@ async def record(
     """Append an event and update the rollup in the same transaction."""
     db.add(
         AdherenceEvent(
-            enrollment_id=enrollment_id, kind=kind.value, at=at, actor_role=actor_role, detail=detail
+            enrollment_id=enrollment_id,
+            kind=kind.value,
+            at=at,
+            actor_role=actor_role,
+            detail=detail,
         )
     )
     rollup = await db.get(EnrollmentRollup, enrollment_id)
@@ -91,7 +95,9 @@ async def rollups_for(db: AsyncSession, enrollment_ids: list[int]) -> dict[int, 
     return {r.enrollment_id: r for r in rows}
 
 
-async def recent_events(db: AsyncSession, enrollment_id: int, *, limit: int = 20) -> list[AdherenceEvent]:
+async def recent_events(
+    db: AsyncSession, enrollment_id: int, *, limit: int = 20
+) -> list[AdherenceEvent]:
     rows = await db.scalars(
         select(AdherenceEvent)
         .where(AdherenceEvent.enrollment_id == enrollment_id)
@@ -104,7 +110,9 @@ async def recent_events(db: AsyncSession, enrollment_id: int, *, limit: int = 20
 async def event_count(db: AsyncSession, enrollment_id: int) -> int:
     return int(
         await db.scalar(
-            select(func.count()).select_from(AdherenceEvent).where(AdherenceEvent.enrollment_id == enrollment_id)
+            select(func.count())
+            .select_from(AdherenceEvent)
+            .where(AdherenceEvent.enrollment_id == enrollment_id)
         )
         or 0
     )

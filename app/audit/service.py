@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -57,7 +57,43 @@ async def record(
     await db.flush()
 
 
-async def events_for_patient(db: AsyncSession, patient_id: int, *, limit: int = 200) -> list[AuditEvent]:
+async def record_many(
+    db: AsyncSession,
+    actor: Actor,
+    *,
+    action: str,
+    resource_type: str,
+    targets: list[tuple[Any, int | None]],
+    clinic_id: int | None = None,
+    at: datetime,
+) -> None:
+    """One row per (resource_id, patient_id) shown, written in a single statement."""
+    if not targets:
+        return
+    await db.execute(
+        insert(AuditEvent),
+        [
+            {
+                "at": at,
+                "actor_user_id": actor.user_id,
+                "actor_role": actor.role,
+                "action": action,
+                "resource_type": resource_type,
+                "resource_id": None if resource_id is None else str(resource_id),
+                "patient_id": patient_id,
+                "clinic_id": clinic_id if clinic_id is not None else actor.clinic_id,
+                "outcome": "ok",
+                "ip_address": actor.ip_address,
+                "request_path": actor.request_path,
+            }
+            for resource_id, patient_id in targets
+        ],
+    )
+
+
+async def events_for_patient(
+    db: AsyncSession, patient_id: int, *, limit: int = 200
+) -> list[AuditEvent]:
     """Who has looked at or changed this patient's record, newest first."""
     rows = await db.scalars(
         select(AuditEvent)

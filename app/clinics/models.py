@@ -58,7 +58,9 @@ class Enrollment(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinic.id"))
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
     therapist_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     program: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=EnrollmentStatus.INVITED)

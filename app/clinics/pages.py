@@ -32,8 +32,15 @@ def _int_or_none(value: str | None) -> int | None:
 
 @router.get("/admin")
 async def admin_home(
-    request: Request, principal: AdminUser, db: DbSession,
-    status: str | None = None, program: str | None = None, therapist: str | None = None, q: str | None = None, page: int = 1,
+    request: Request,
+    principal: AdminUser,
+    db: DbSession,
+    clock: ClockDep,
+    status: str | None = None,
+    program: str | None = None,
+    therapist: str | None = None,
+    q: str | None = None,
+    page: int = 1,
 ) -> Response:
     """Therapists, the enrollment list with filters, and the way into enrolling."""
     filters = {
@@ -43,118 +50,278 @@ async def admin_home(
         "search": (q or "").strip()[:100] or None,
     }
     page = max(1, min(page, 10_000))
-    items, total = await service.list_enrollments(db, principal, actor_for(request, principal), page=page, per_page=PER_PAGE, **filters)
+    items, total = await service.list_enrollments(
+        db,
+        principal,
+        actor_for(request, principal),
+        page=page,
+        per_page=PER_PAGE,
+        now=clock.now(),
+        **filters,
+    )
     therapists = await service.list_therapists(db, principal.clinic_id)
     clinic = await service.get_clinic(db, principal.clinic_id)
-    return render(request, "admin/home.html", {
-        "clinic": clinic, "enrollments": items, "total": total, "page": page, "per_page": PER_PAGE,
-        "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE), "therapists": therapists, "programs": PROGRAMS,
-        "statuses": STATUSES, "filters": {"status": status or "", "program": program or "", "therapist": therapist or "", "q": q or ""},
-    })
+    return render(
+        request,
+        "admin/home.html",
+        {
+            "clinic": clinic,
+            "enrollments": items,
+            "total": total,
+            "page": page,
+            "per_page": PER_PAGE,
+            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            "therapists": therapists,
+            "programs": PROGRAMS,
+            "statuses": STATUSES,
+            "filters": {
+                "status": status or "",
+                "program": program or "",
+                "therapist": therapist or "",
+                "q": q or "",
+            },
+        },
+    )
 
 
-async def _enroll_form(request: Request, principal: Any, db: DbSession, *, form: dict[str, str], errors: dict[str, str], status_code: int = 200) -> Response:
+async def _enroll_form(
+    request: Request,
+    principal: Any,
+    db: DbSession,
+    *,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
     therapists = [t for t in await service.list_therapists(db, principal.clinic_id) if t.is_active]
-    return render(request, "admin/enroll.html", {"programs": PROGRAMS, "therapists": therapists, "form": form, "errors": errors}, status_code=status_code)
+    return render(
+        request,
+        "admin/enroll.html",
+        {"programs": PROGRAMS, "therapists": therapists, "form": form, "errors": errors},
+        status_code=status_code,
+    )
 
 
 @router.get("/admin/enroll")
 async def enroll_page(request: Request, principal: AdminUser, db: DbSession) -> Response:
-    return await _enroll_form(request, principal, db, form={"timezone": "Europe/Helsinki"}, errors={})
+    return await _enroll_form(
+        request, principal, db, form={"timezone": "Europe/Helsinki"}, errors={}
+    )
 
 
 @router.post("/admin/enroll")
-async def enroll_submit(request: Request, principal: AdminUser, db: DbSession, settings: SettingsDep, clock: ClockDep) -> Response:
+async def enroll_submit(
+    request: Request, principal: AdminUser, db: DbSession, settings: SettingsDep, clock: ClockDep
+) -> Response:
     data = await form_data(request)
     cleaned = {k: v for k, v in data.items() if not (k == "phone" and not v.strip())}
     body, errors = validate(EnrollmentCreate, cleaned)
     if body is None:
         return await _enroll_form(request, principal, db, form=data, errors=errors, status_code=422)
     try:
-        enrollment, token = await service.enroll_patient(db, actor_for(request, principal), body, clinic_id=principal.clinic_id, settings=settings, now=clock.now())
+        enrollment, token = await service.enroll_patient(
+            db,
+            actor_for(request, principal),
+            body,
+            clinic_id=principal.clinic_id,
+            settings=settings,
+            now=clock.now(),
+        )
     except AppError as exc:
         field = getattr(exc, "field", None) or ("email" if exc.code == "email_taken" else "form")
-        return await _enroll_form(request, principal, db, form=data, errors={field: exc.detail}, status_code=exc.status_code)
-    return render(request, "admin/invitation.html", {
-        "title": "Patient enrolled", "who": body.full_name, "program_title": program_title(body.program),
-        "invitation_url": service.invitation_url(settings, token), "days": settings.invitation_valid_days,
-        "back": f"/admin/enrollments/{enrollment.id}",
-    }, status_code=201)
+        return await _enroll_form(
+            request,
+            principal,
+            db,
+            form=data,
+            errors={field: exc.detail},
+            status_code=exc.status_code,
+        )
+    return render(
+        request,
+        "admin/invitation.html",
+        {
+            "title": "Patient enrolled",
+            "who": body.full_name,
+            "program_title": program_title(body.program),
+            "invitation_url": service.invitation_url(settings, token),
+            "days": settings.invitation_valid_days,
+            "back": f"/admin/enrollments/{enrollment.id}",
+        },
+        status_code=201,
+    )
 
 
 @router.post("/admin/therapists")
-async def therapist_submit(request: Request, principal: AdminUser, db: DbSession, settings: SettingsDep, clock: ClockDep) -> Response:
+async def therapist_submit(
+    request: Request, principal: AdminUser, db: DbSession, settings: SettingsDep, clock: ClockDep
+) -> Response:
     data = await form_data(request)
     body, errors = validate(TherapistCreate, data)
     if body is not None:
         try:
             user, token = await service.create_therapist(
-                db, actor_for(request, principal), clinic_id=principal.clinic_id, full_name=body.full_name,
-                email=body.email, settings=settings, now=clock.now(),
+                db,
+                actor_for(request, principal),
+                clinic_id=principal.clinic_id,
+                full_name=body.full_name,
+                email=body.email,
+                settings=settings,
+                now=clock.now(),
             )
         except AppError as exc:
             errors = {"email" if exc.code == "email_taken" else "form": exc.detail}
         else:
-            return render(request, "admin/invitation.html", {
-                "title": "Therapist account created", "who": user.full_name, "program_title": None,
-                "invitation_url": service.invitation_url(settings, token), "days": settings.invitation_valid_days, "back": "/admin",
-            }, status_code=201)
+            return render(
+                request,
+                "admin/invitation.html",
+                {
+                    "title": "Therapist account created",
+                    "who": user.full_name,
+                    "program_title": None,
+                    "invitation_url": service.invitation_url(settings, token),
+                    "days": settings.invitation_valid_days,
+                    "back": "/admin",
+                },
+                status_code=201,
+            )
     therapists = await service.list_therapists(db, principal.clinic_id)
-    return render(request, "admin/therapist_form.html", {"therapists": therapists, "form": data, "errors": errors}, status_code=422)
+    return render(
+        request,
+        "admin/therapist_form.html",
+        {"therapists": therapists, "form": data, "errors": errors},
+        status_code=422,
+    )
 
 
-async def _enrollment_page(request: Request, principal: Any, db: DbSession, enrollment_id: int, *, errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    enrollment = await service.read_enrollment(db, principal, actor_for(request, principal), enrollment_id)
+async def _enrollment_page(
+    request: Request,
+    principal: Any,
+    db: DbSession,
+    enrollment_id: int,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    enrollment = await service.read_enrollment(
+        db, principal, actor_for(request, principal), enrollment_id
+    )
     therapists = [t for t in await service.list_therapists(db, principal.clinic_id) if t.is_active]
     transitions = sorted(service.ALLOWED_TRANSITIONS.get(enrollment.status, set()))
-    return render(request, "admin/enrollment.html", {
-        "enrollment": enrollment, "therapists": therapists, "transitions": transitions, "errors": errors or {},
-    }, status_code=status_code)
+    return render(
+        request,
+        "admin/enrollment.html",
+        {
+            "enrollment": enrollment,
+            "therapists": therapists,
+            "transitions": transitions,
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/admin/enrollments/{enrollment_id}")
-async def enrollment_page(enrollment_id: int, request: Request, principal: AdminUser, db: DbSession) -> Response:
+async def enrollment_page(
+    enrollment_id: int, request: Request, principal: AdminUser, db: DbSession
+) -> Response:
     return await _enrollment_page(request, principal, db, enrollment_id)
 
 
 @router.post("/admin/enrollments/{enrollment_id}")
-async def enrollment_update_submit(enrollment_id: int, request: Request, principal: AdminUser, db: DbSession, clock: ClockDep) -> Response:
+async def enrollment_update_submit(
+    enrollment_id: int, request: Request, principal: AdminUser, db: DbSession, clock: ClockDep
+) -> Response:
     """Reassign or change status from the enrollment page."""
     data = await form_data(request)
     enrollment = await service.get_enrollment(db, principal, enrollment_id)
     body, errors = validate(EnrollmentUpdate, {k: v for k, v in data.items() if v})
     if body is None:
-        return await _enrollment_page(request, principal, db, enrollment_id, errors=errors, status_code=422)
+        return await _enrollment_page(
+            request, principal, db, enrollment_id, errors=errors, status_code=422
+        )
     try:
-        await service.update_enrollment(db, actor_for(request, principal), enrollment, body, now=clock.now())
+        await service.update_enrollment(
+            db, actor_for(request, principal), enrollment, body, now=clock.now()
+        )
     except AppError as exc:
-        return await _enrollment_page(request, principal, db, enrollment_id, errors={getattr(exc, "field", None) or "form": exc.detail}, status_code=exc.status_code)
+        return await _enrollment_page(
+            request,
+            principal,
+            db,
+            enrollment_id,
+            errors={getattr(exc, "field", None) or "form": exc.detail},
+            status_code=exc.status_code,
+        )
     return RedirectResponse(f"/admin/enrollments/{enrollment_id}?saved=1", status_code=303)
 
 
 @router.post("/admin/enrollments/{enrollment_id}/invitation")
-async def resend_invitation_submit(enrollment_id: int, request: Request, principal: AdminUser, db: DbSession, settings: SettingsDep, clock: ClockDep) -> Response:
+async def resend_invitation_submit(
+    enrollment_id: int,
+    request: Request,
+    principal: AdminUser,
+    db: DbSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
     enrollment = await service.get_enrollment(db, principal, enrollment_id)
     try:
-        token = await service.resend_invitation(db, actor_for(request, principal), enrollment, settings=settings, now=clock.now())
+        token = await service.resend_invitation(
+            db, actor_for(request, principal), enrollment, settings=settings, now=clock.now()
+        )
     except AppError as exc:
-        return await _enrollment_page(request, principal, db, enrollment_id, errors={"form": exc.detail}, status_code=exc.status_code)
+        return await _enrollment_page(
+            request,
+            principal,
+            db,
+            enrollment_id,
+            errors={"form": exc.detail},
+            status_code=exc.status_code,
+        )
     view = await service.enrollment_view(db, enrollment.id)
-    return render(request, "admin/invitation.html", {
-        "title": "New invitation link", "who": view.patient.full_name, "program_title": view.program_title,
-        "invitation_url": service.invitation_url(settings, token), "days": settings.invitation_valid_days,
-        "back": f"/admin/enrollments/{enrollment.id}",
-    })
+    return render(
+        request,
+        "admin/invitation.html",
+        {
+            "title": "New invitation link",
+            "who": view.patient.full_name,
+            "program_title": view.program_title,
+            "invitation_url": service.invitation_url(settings, token),
+            "days": settings.invitation_valid_days,
+            "back": f"/admin/enrollments/{enrollment.id}",
+        },
+    )
 
 
 @router.get("/therapist")
-async def therapist_home(request: Request, principal: TherapistUser, db: DbSession, status: str | None = None) -> Response:
+async def therapist_home(
+    request: Request,
+    principal: TherapistUser,
+    db: DbSession,
+    clock: ClockDep,
+    status: str | None = None,
+) -> Response:
     """The therapist's own patients, most recently active first."""
     items, total = await service.list_enrollments(
-        db, principal, actor_for(request, principal), status=status if status in STATUSES else None, per_page=100
+        db,
+        principal,
+        actor_for(request, principal),
+        status=status if status in STATUSES else None,
+        per_page=100,
+        now=clock.now(),
     )
-    items.sort(key=lambda e: (e.status not in ("active", "invited", "paused"), -(e.last_activity_at.timestamp() if e.last_activity_at else 0)))
-    return render(request, "therapist/home.html", {"enrollments": items, "total": total, "status": status or ""})
+    items.sort(
+        key=lambda e: (
+            e.status not in ("active", "invited", "paused"),
+            -(e.last_activity_at.timestamp() if e.last_activity_at else 0),
+        )
+    )
+    return render(
+        request,
+        "therapist/home.html",
+        {"enrollments": items, "total": total, "status": status or ""},
+    )
 
 
 @router.get("/patient")
@@ -165,7 +332,11 @@ async def patient_home(request: Request, principal: PatientUser, db: DbSession) 
     if principal.patient_id is not None:
         current = await service.current_enrollment_for_patient(db, principal.patient_id)
         if current is not None:
-            enrollment = await service.read_enrollment(db, principal, actor_for(request, principal), current.id)
+            enrollment = await service.read_enrollment(
+                db, principal, actor_for(request, principal), current.id
+            )
             events = await adherence.recent_events(db, current.id, limit=5)
     clinic = await service.get_clinic(db, principal.clinic_id)
-    return render(request, "patient/home.html", {"enrollment": enrollment, "clinic": clinic, "recent": events})
+    return render(
+        request, "patient/home.html", {"enrollment": enrollment, "clinic": clinic, "recent": events}
+    )

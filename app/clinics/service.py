@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +78,14 @@ async def list_therapists(db: AsyncSession, clinic_id: int) -> list[TherapistRea
 
 
 async def create_therapist(
-    db: AsyncSession, actor: Actor, *, clinic_id: int, full_name: str, email: str, settings: Settings, now: datetime
+    db: AsyncSession,
+    actor: Actor,
+    *,
+    clinic_id: int,
+    full_name: str,
+    email: str,
+    settings: Settings,
+    now: datetime,
 ) -> tuple[User, str]:
     """A therapist account with a one-time link to set their own password."""
     if await accounts_service.email_taken(db, email):
@@ -88,9 +94,21 @@ async def create_therapist(
         db, clinic_id=clinic_id, email=email, full_name=full_name, role=Role.THERAPIST, now=now
     )
     token = await accounts_service.create_invitation(
-        db, user_id=user.id, enrollment_id=None, created_by_id=actor.user_id, settings=settings, now=now
+        db,
+        user_id=user.id,
+        enrollment_id=None,
+        created_by_id=actor.user_id,
+        settings=settings,
+        now=now,
     )
-    await audit.record(db, actor, action="create", resource_type="therapist", resource_id=user.id, clinic_id=clinic_id)
+    await audit.record(
+        db,
+        actor,
+        action="create",
+        resource_type="therapist",
+        resource_id=user.id,
+        clinic_id=clinic_id,
+    )
     return user, token
 
 
@@ -102,7 +120,11 @@ async def _valid_therapist(db: AsyncSession, clinic_id: int, therapist_id: int) 
         or therapist.role != Role.THERAPIST
         or not therapist.is_active
     ):
-        raise Invalid("Choose an active therapist from this clinic.", field="therapist_id", code="invalid_therapist")
+        raise Invalid(
+            "Choose an active therapist from this clinic.",
+            field="therapist_id",
+            code="invalid_therapist",
+        )
     return therapist
 
 
@@ -110,16 +132,33 @@ async def _valid_therapist(db: AsyncSession, clinic_id: int, therapist_id: int) 
 
 
 async def enroll_patient(
-    db: AsyncSession, actor: Actor, data: EnrollmentCreate, *, clinic_id: int, settings: Settings, now: datetime
+    db: AsyncSession,
+    actor: Actor,
+    data: EnrollmentCreate,
+    *,
+    clinic_id: int,
+    settings: Settings,
+    now: datetime,
 ) -> tuple[Enrollment, str]:
     """Create the patient, their enrollment and a one-time invitation, all or nothing."""
     await _valid_therapist(db, clinic_id, data.therapist_id)
     if await accounts_service.email_taken(db, data.email):
         raise Conflict("An account with this e-mail address already exists.", code="email_taken")
     user = await accounts_service.create_user(
-        db, clinic_id=clinic_id, email=data.email, full_name=data.full_name, role=Role.PATIENT, now=now
+        db,
+        clinic_id=clinic_id,
+        email=data.email,
+        full_name=data.full_name,
+        role=Role.PATIENT,
+        now=now,
     )
-    patient = Patient(user_id=user.id, clinic_id=clinic_id, phone=data.phone, timezone=data.timezone, created_at=now)
+    patient = Patient(
+        user_id=user.id,
+        clinic_id=clinic_id,
+        phone=data.phone,
+        timezone=data.timezone,
+        created_at=now,
+    )
     db.add(patient)
     await db.flush()
     enrollment = Enrollment(
@@ -135,11 +174,21 @@ async def enroll_patient(
     db.add(enrollment)
     await db.flush()
     token = await accounts_service.create_invitation(
-        db, user_id=user.id, enrollment_id=enrollment.id, created_by_id=actor.user_id, settings=settings, now=now
+        db,
+        user_id=user.id,
+        enrollment_id=enrollment.id,
+        created_by_id=actor.user_id,
+        settings=settings,
+        now=now,
     )
     await audit.record(
-        db, actor, action="create", resource_type="enrollment", resource_id=enrollment.id,
-        patient_id=patient.id, clinic_id=clinic_id,
+        db,
+        actor,
+        action="create",
+        resource_type="enrollment",
+        resource_id=enrollment.id,
+        patient_id=patient.id,
+        clinic_id=clinic_id,
     )
     return enrollment, token
 
@@ -165,8 +214,11 @@ def _to_view(row: Any) -> EnrollmentRead:
         program_title=program_title(enrollment.program),
         status=enrollment.status,
         patient=PatientRef(
-            id=patient.id, full_name=patient_user.full_name, email=patient_user.email,
-            phone=patient.phone, timezone=patient.timezone,
+            id=patient.id,
+            full_name=patient_user.full_name,
+            email=patient_user.email,
+            phone=patient.phone,
+            timezone=patient.timezone,
         ),
         therapist=PersonRef(id=therapist.id, full_name=therapist.full_name),
         created_at=enrollment.created_at,
@@ -190,12 +242,19 @@ async def enrollment_view(db: AsyncSession, enrollment_id: int) -> EnrollmentRea
     return _to_view(row)
 
 
-async def read_enrollment(db: AsyncSession, principal: Principal, actor: Actor, enrollment_id: int) -> EnrollmentRead:
+async def read_enrollment(
+    db: AsyncSession, principal: Principal, actor: Actor, enrollment_id: int
+) -> EnrollmentRead:
     """Load, authorise and audit one enrollment read."""
     enrollment = await get_enrollment(db, principal, enrollment_id)
     await audit.record(
-        db, actor, action="read", resource_type="enrollment", resource_id=enrollment.id,
-        patient_id=enrollment.patient_id, clinic_id=enrollment.clinic_id,
+        db,
+        actor,
+        action="read",
+        resource_type="enrollment",
+        resource_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        clinic_id=enrollment.clinic_id,
     )
     return await enrollment_view(db, enrollment.id)
 
@@ -211,6 +270,7 @@ async def list_enrollments(
     search: str | None = None,
     page: int = 1,
     per_page: int = 25,
+    now: datetime,
 ) -> tuple[list[EnrollmentRead], int]:
     """A filtered page of the enrollments the caller may see: two queries whatever the page size."""
     stmt, patient_user, therapist = _enrollment_view_query()
@@ -224,26 +284,30 @@ async def list_enrollments(
     if search:
         pattern = f"%{search.strip().lower()}%"
         stmt = stmt.where(
-            or_(func.lower(patient_user.full_name).like(pattern), func.lower(patient_user.email).like(pattern))
+            or_(
+                func.lower(patient_user.full_name).like(pattern),
+                func.lower(patient_user.email).like(pattern),
+            )
         )
-    total = int(await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    total = int(
+        await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    )
     rows = await db.execute(
         stmt.order_by(Enrollment.created_at.desc(), Enrollment.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
     items = [_to_view(r) for r in rows]
-    await _audit_list(db, actor, items)
+    # A list shows patient names, so each patient shown gets a read entry (one statement).
+    await audit.record_many(
+        db,
+        actor,
+        action="list",
+        resource_type="enrollment",
+        targets=[(item.id, item.patient.id) for item in items],
+        at=now,
+    )
     return items, total
-
-
-async def _audit_list(db: AsyncSession, actor: Actor, items: Sequence[EnrollmentRead]) -> None:
-    """A list shows patient names, so each patient shown gets a read entry."""
-    for item in items:
-        await audit.record(
-            db, actor, action="list", resource_type="enrollment", resource_id=item.id,
-            patient_id=item.patient.id, clinic_id=actor.clinic_id,
-        )
 
 
 async def update_enrollment(
@@ -257,9 +321,13 @@ async def update_enrollment(
         allowed = ALLOWED_TRANSITIONS.get(enrollment.status, set())
         if data.status not in allowed:
             if enrollment.status == EnrollmentStatus.INVITED and data.status == "active":
-                raise Conflict("The enrollment becomes active when the patient accepts the invitation.", code="invalid_transition")
+                raise Conflict(
+                    "The enrollment becomes active when the patient accepts the invitation.",
+                    code="invalid_transition",
+                )
             raise Conflict(
-                f"An enrollment that is {enrollment.status} cannot become {data.status}.", code="invalid_transition"
+                f"An enrollment that is {enrollment.status} cannot become {data.status}.",
+                code="invalid_transition",
             )
         previous = enrollment.status
         enrollment.status = data.status
@@ -267,8 +335,12 @@ async def update_enrollment(
         if data.status in ("completed", "dropped", "closed"):
             enrollment.ended_at = now
         await adherence.record(
-            db, enrollment_id=enrollment.id, kind=adherence.EventKind.STATUS_CHANGED, at=now,
-            actor_role=actor.role, detail={"from": previous, "to": data.status},
+            db,
+            enrollment_id=enrollment.id,
+            kind=adherence.EventKind.STATUS_CHANGED,
+            at=now,
+            actor_role=actor.role,
+            detail={"from": previous, "to": data.status},
         )
     if data.phone is not None or data.timezone is not None:
         patient = await db.get(Patient, enrollment.patient_id)
@@ -280,8 +352,13 @@ async def update_enrollment(
             patient.timezone = data.timezone
     await db.flush()
     await audit.record(
-        db, actor, action="update", resource_type="enrollment", resource_id=enrollment.id,
-        patient_id=enrollment.patient_id, clinic_id=enrollment.clinic_id,
+        db,
+        actor,
+        action="update",
+        resource_type="enrollment",
+        resource_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        clinic_id=enrollment.clinic_id,
     )
     return enrollment
 
@@ -296,17 +373,28 @@ async def resend_invitation(
     if patient is None:
         raise NotFound("Patient not found.")
     token = await accounts_service.create_invitation(
-        db, user_id=patient.user_id, enrollment_id=enrollment.id, created_by_id=actor.user_id,
-        settings=settings, now=now,
+        db,
+        user_id=patient.user_id,
+        enrollment_id=enrollment.id,
+        created_by_id=actor.user_id,
+        settings=settings,
+        now=now,
     )
     await audit.record(
-        db, actor, action="resend_invitation", resource_type="enrollment", resource_id=enrollment.id,
-        patient_id=enrollment.patient_id, clinic_id=enrollment.clinic_id,
+        db,
+        actor,
+        action="resend_invitation",
+        resource_type="enrollment",
+        resource_id=enrollment.id,
+        patient_id=enrollment.patient_id,
+        clinic_id=enrollment.clinic_id,
     )
     return token
 
 
-async def activate_after_invitation(db: AsyncSession, enrollment_id: int | None, *, now: datetime) -> None:
+async def activate_after_invitation(
+    db: AsyncSession, enrollment_id: int | None, *, now: datetime
+) -> None:
     """Accepting the invitation starts the treatment."""
     if enrollment_id is None:
         return
@@ -316,7 +404,9 @@ async def activate_after_invitation(db: AsyncSession, enrollment_id: int | None,
     enrollment.status = EnrollmentStatus.ACTIVE
     enrollment.activated_at = now
     enrollment.status_changed_at = now
-    await adherence.record(db, enrollment_id=enrollment.id, kind=adherence.EventKind.INVITATION_ACCEPTED, at=now)
+    await adherence.record(
+        db, enrollment_id=enrollment.id, kind=adherence.EventKind.INVITATION_ACCEPTED, at=now
+    )
 
 
 async def current_enrollment_for_patient(db: AsyncSession, patient_id: int) -> Enrollment | None:

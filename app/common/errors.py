@@ -11,7 +11,9 @@ class AppError(Exception):
     # Set when the failure is itself worth keeping (failed-login counters, audit of a denial).
     commit_anyway = False
 
-    def __init__(self, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None):
+    def __init__(
+        self, detail: str, *, code: str | None = None, extra: dict[str, Any] | None = None
+    ):
         super().__init__(detail)
         self.detail = detail
         if code:

@@ -23,7 +23,11 @@ async def list_programs(principal: AnyUser) -> list[ProgramSummary]:
     return [ProgramSummary(slug=s, title=t) for s, t in PROGRAMS.items()]
 
 
-@router.get("/programs/{slug}", response_model=ProgramSummary, responses={404: {"description": "Unknown program"}})
+@router.get(
+    "/programs/{slug}",
+    response_model=ProgramSummary,
+    responses={404: {"description": "Unknown program"}},
+)
 async def get_program(slug: str, principal: AnyUser) -> ProgramSummary:
     """One program by its slug."""
     if slug not in PROGRAMS:

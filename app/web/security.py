@@ -45,7 +45,9 @@ async def csrf_protect(request: Request) -> None:
         return
     settings: Settings = request.app.state.settings
     if not _same_origin(request, settings):
-        raise PermissionDenied("This request came from another site and was refused.", code="csrf_origin")
+        raise PermissionDenied(
+            "This request came from another site and was refused.", code="csrf_origin"
+        )
     principal = await load_principal(request)
     if principal is None:
         return

@@ -1,0 +1,1 @@
+"""Content library: programs, modules and instruments loaded from ``modules/``."""
