@@ -19,6 +19,7 @@ from app.common.clock import Clock
 from app.common.crypto import FieldCipher
 from app.common.errors import AppError, NotAuthenticated
 from app.config import ROOT_DIR, Settings, get_settings
+from app.content.service import get_library
 from app.db import Database, make_engine
 from app.templating import render
 from app.web.security import SecurityHeadersMiddleware, csrf_protect
@@ -142,6 +143,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or Clock()
     app.state.cipher = FieldCipher(settings.encryption_keys.get_secret_value())
+    app.state.library = get_library(settings.content_dir, settings.content_overlay)
     if database is not None:
         app.state.db = database
 
@@ -153,13 +155,19 @@ def create_app(
     from app.accounts.router import router as accounts_api
     from app.clinics.pages import router as clinic_pages
     from app.clinics.router import router as clinics_api
+    from app.programs.pages import router as program_pages
     from app.programs.router import router as programs_api
+    from app.questionnaires.pages import router as questionnaire_pages
+    from app.questionnaires.router import router as questionnaires_api
     from app.web.health import router as health
 
     app.include_router(health)
     app.include_router(accounts_api, prefix=API_PREFIX)
     app.include_router(clinics_api, prefix=API_PREFIX)
     app.include_router(programs_api, prefix=API_PREFIX)
+    app.include_router(questionnaires_api, prefix=API_PREFIX)
     app.include_router(account_pages)
     app.include_router(clinic_pages)
+    app.include_router(program_pages)
+    app.include_router(questionnaire_pages)
     return app

@@ -6,6 +6,8 @@ from app.audit.models import AuditEvent
 from app.clinics.models import Clinic, Enrollment, Patient
 from app.common.idempotency_models import IdempotencyRecord
 from app.db import Base
+from app.programs.models import ExerciseResponse, ModuleProgress, PacingOverride, TailoringChange
+from app.questionnaires.models import QuestionnaireResponse, RiskAlert
 
 __all__ = [
     "AdherenceEvent",
@@ -14,10 +16,16 @@ __all__ = [
     "Clinic",
     "Enrollment",
     "EnrollmentRollup",
+    "ExerciseResponse",
     "IdempotencyRecord",
     "Invitation",
     "LoginThrottle",
+    "ModuleProgress",
+    "PacingOverride",
     "Patient",
+    "QuestionnaireResponse",
+    "RiskAlert",
+    "TailoringChange",
     "User",
     "UserSession",
 ]
