@@ -273,7 +273,7 @@ async def list_enrollments(
     now: datetime,
 ) -> tuple[list[EnrollmentRead], int]:
     """A filtered page of the enrollments the caller may see: two queries whatever the page size."""
-    stmt, patient_user, therapist = _enrollment_view_query()
+    stmt, patient_user, _ = _enrollment_view_query()
     stmt = scope_enrollments(stmt, principal, Enrollment)
     if status:
         stmt = stmt.where(Enrollment.status == status)
