@@ -6,12 +6,12 @@ WORKDIR /srv/tuki
 
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
-RUN pip install --upgrade pip && pip install .
-
 COPY migrations ./migrations
 COPY modules ./modules
 COPY templates ./templates
 COPY static ./static
+# Editable install: the code finds templates/, static/, modules/ and migrations/ beside it.
+RUN pip install --upgrade pip && pip install -e .
 
 RUN useradd --system --uid 10001 --home /srv/tuki tuki
 USER tuki
