@@ -60,11 +60,11 @@ async def login_submit(
     try:
         user, token, _ = await flows.password_login(request, db, email, password)
     except TooManyRequests as exc:
-        response = render(
+        locked = render(
             request, "login.html", {"form": {"email": email}, "error": exc.detail}, status_code=429
         )
-        response.headers.update(exc.headers)
-        return response
+        locked.headers.update(exc.headers)
+        return locked
     except AppError as exc:
         return render(
             request,

@@ -131,14 +131,14 @@ def all_api_routes(app: Any) -> list[RouteInfo]:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # FastAPI versions that flatten included routers
         return [
-            RouteInfo(r.path, frozenset(r.methods), r)
+            RouteInfo(r.path, frozenset(r.methods or set()), r)
             for r in app.routes
             if isinstance(r, APIRoute)
         ]
     found = []
     for ctx in iter_route_contexts(app.routes):
         if isinstance(ctx.original_route, APIRoute):
-            found.append(RouteInfo(str(ctx.path), frozenset(ctx.methods or ()), ctx.original_route))
+            found.append(RouteInfo(str(ctx.path), frozenset(ctx.methods or set()), ctx.original_route))
     return found
 
 

@@ -19,6 +19,7 @@ from app.accounts.schemas import (
 from app.audit import service as audit
 from app.clinics import service as clinics_service
 from app.common.errors import Invalid, NotAuthenticated, NotFound
+from app.common.openapi import ERRORS, with_errors
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep, client_ip
 
 router = APIRouter(tags=["auth"])
@@ -40,7 +41,7 @@ async def _user(db: DbSession, user_id: int) -> User:
 @router.post(
     "/auth/login",
     response_model=LoginResponse,
-    responses={**ERRORS, 429: {"description": "Too many attempts"}},
+    responses=with_errors(e429="Too many attempts"),
 )
 async def login(
     body: LoginRequest,

@@ -43,21 +43,18 @@ async def admin_home(
     page: int = 1,
 ) -> Response:
     """Therapists, the enrollment list with filters, and the way into enrolling."""
-    filters = {
-        "status": status if status in STATUSES else None,
-        "program": program if program in PROGRAMS else None,
-        "therapist_id": _int_or_none(therapist),
-        "search": (q or "").strip()[:100] or None,
-    }
     page = max(1, min(page, 10_000))
     items, total = await service.list_enrollments(
         db,
         principal,
         actor_for(request, principal),
+        status=status if status in STATUSES else None,
+        program=program if program in PROGRAMS else None,
+        therapist_id=_int_or_none(therapist),
+        search=(q or "").strip()[:100] or None,
         page=page,
         per_page=PER_PAGE,
         now=clock.now(),
-        **filters,
     )
     therapists = await service.list_therapists(db, principal.clinic_id)
     clinic = await service.get_clinic(db, principal.clinic_id)

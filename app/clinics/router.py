@@ -20,6 +20,7 @@ from app.clinics.schemas import (
     TherapistRead,
 )
 from app.common import idempotency
+from app.common.openapi import ERRORS, with_errors
 from app.deps import ClockDep, DbSession, SettingsDep
 
 router = APIRouter(tags=["clinics"])
@@ -42,7 +43,7 @@ async def list_therapists(principal: AdminUser, db: DbSession) -> list[Therapist
     "/therapists",
     status_code=201,
     response_model=TherapistCreated,
-    responses={**ERRORS, 409: {"description": "E-mail taken"}},
+    responses=with_errors(e409="E-mail taken"),
 )
 async def create_therapist(
     body: TherapistCreate,
@@ -126,7 +127,7 @@ async def list_enrollments(
     "/enrollments",
     status_code=201,
     response_model=EnrollmentCreated,
-    responses={**ERRORS, 409: {"description": "E-mail taken"}},
+    responses=with_errors(e409="E-mail taken"),
 )
 async def create_enrollment(
     body: EnrollmentCreate,
@@ -173,7 +174,7 @@ async def create_enrollment(
 @router.get(
     "/enrollments/{enrollment_id}",
     response_model=EnrollmentRead,
-    responses={**ERRORS, 404: {"description": "Not found"}},
+    responses=with_errors(e404="Not found"),
 )
 async def get_enrollment(
     enrollment_id: int, request: Request, principal: AnyUser, db: DbSession

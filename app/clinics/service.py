@@ -193,7 +193,7 @@ async def enroll_patient(
     return enrollment, token
 
 
-def _enrollment_view_query() -> tuple[Select[Any], Any, Any]:
+def _enrollment_view_query() -> tuple[Any, Any, Any]:
     patient_user = aliased(User, name="patient_user")
     therapist = aliased(User, name="therapist")
     stmt = (
