@@ -138,7 +138,9 @@ def all_api_routes(app: Any) -> list[RouteInfo]:
     found = []
     for ctx in iter_route_contexts(app.routes):
         if isinstance(ctx.original_route, APIRoute):
-            found.append(RouteInfo(str(ctx.path), frozenset(ctx.methods or set()), ctx.original_route))
+            found.append(
+                RouteInfo(str(ctx.path), frozenset(ctx.methods or set()), ctx.original_route)
+            )
     return found
 
 

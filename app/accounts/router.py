@@ -24,12 +24,6 @@ from app.deps import CipherDep, ClockDep, DbSession, SettingsDep, client_ip
 
 router = APIRouter(tags=["auth"])
 
-ERRORS = {
-    401: {"description": "Not logged in"},
-    403: {"description": "Forbidden"},
-    422: {"description": "Invalid input"},
-}
-
 
 async def _user(db: DbSession, user_id: int) -> User:
     user = await service.get_user(db, user_id)

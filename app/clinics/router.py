@@ -25,11 +25,6 @@ from app.deps import ClockDep, DbSession, SettingsDep
 
 router = APIRouter(tags=["clinics"])
 
-ERRORS = {
-    401: {"description": "Not logged in"},
-    403: {"description": "Forbidden"},
-    422: {"description": "Invalid input"},
-}
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
