@@ -18,10 +18,11 @@ from app.accounts.policy import (
     STAFF,
     THERAPIST,
     AuthState,
+    CrisisContacts,
     Principal,
 )
 from app.audit.service import Actor
-from app.clinics.models import Patient
+from app.clinics.models import Clinic, Patient
 from app.config import Settings
 from app.db import get_db
 from app.deps import client_ip
@@ -49,8 +50,23 @@ async def load_principal(request: Request) -> Principal | None:
         if found is not None:
             session, user = found
             patient_id = None
+            crisis = None
             if user.role == Role.PATIENT:
-                patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == user.id))
+                row = (
+                    await db.execute(
+                        select(
+                            Patient.id,
+                            Clinic.emergency_number,
+                            Clinic.crisis_line_name,
+                            Clinic.crisis_line_number,
+                        )
+                        .join(Clinic, Clinic.id == Patient.clinic_id)
+                        .where(Patient.user_id == user.id)
+                    )
+                ).one_or_none()
+                if row is not None:
+                    patient_id = row[0]
+                    crisis = CrisisContacts(row[1], row[2], row[3])
             if user.totp_enabled_at is not None and session.mfa_verified_at is None:
                 state = AuthState.MFA_PENDING
             elif user.is_staff and settings.staff_2fa_required and user.totp_enabled_at is None:
@@ -67,6 +83,7 @@ async def load_principal(request: Request) -> Principal | None:
                 csrf_token=session.csrf_token,
                 auth_state=state,
                 patient_id=patient_id,
+                crisis=crisis,
             )
     request.state.principal = principal
     return principal

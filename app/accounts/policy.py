@@ -29,6 +29,18 @@ class AuthState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class CrisisContacts:
+    emergency_number: str
+    crisis_line_name: str
+    crisis_line_number: str | None
+
+    @staticmethod
+    def dial(number: str) -> str:
+        """A ``tel:`` target: digits and a leading plus only, so every phone can dial it."""
+        return "".join(ch for ch in number if ch.isdigit() or ch == "+")
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who is calling: the user, their session, and for patients their patient row."""
 
@@ -41,6 +53,8 @@ class Principal:
     csrf_token: str
     auth_state: AuthState
     patient_id: int | None = None
+    # For patients: the clinic's crisis contacts, shown on every page they see.
+    crisis: CrisisContacts | None = None
 
     @property
     def first_name(self) -> str:

@@ -74,6 +74,9 @@ class TestLanding:
         page = (await client.get("/patient")).text
         assert world.therapist.full_name in page
         assert 'href="tel:112"' in page and "0800 100 100" in page
+        assert 'href="tel:0800100100"' in page, "tel: links must be dialable"
+        account = (await client.get("/account")).text
+        assert 'href="tel:0800100100"' in account, "crisis contacts are on every patient page"
 
 
 class TestAdminForms:
