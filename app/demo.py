@@ -12,8 +12,11 @@ from app.accounts.models import Role
 from app.adherence import service as adherence
 from app.clinics.models import Clinic, Enrollment, EnrollmentStatus, Patient
 from app.common.clock import utc_now
+from app.common.crypto import FieldCipher
 from app.config import Settings
+from app.content.service import get_library
 from app.db import Database, make_engine
+from app.demo_history import add_history
 from app.programs.catalogue import PROGRAMS
 
 # Exists only in demo data; the password policy refuses it everywhere else.
@@ -54,7 +57,7 @@ async def _history(
     )
     day = started
     step = 2 + seed % 3
-    quiet_from = now - timedelta(days=10) if seed % 4 == 0 else now
+    quiet_from = now - timedelta(days=10) if seed % 4 == 1 else now
     while day < now - timedelta(hours=1):
         if day < quiet_from:
             await adherence.record(
@@ -77,6 +80,8 @@ async def load_demo(settings: Settings) -> tuple[bool, list[tuple[str, str]]]:
             ):
                 return False, demo_logins()
             now = utc_now()
+            library = get_library(settings.content_dir, settings.content_overlay)
+            cipher = FieldCipher(settings.encryption_keys.get_secret_value())
             password_hash = await passwords.hash_password(DEMO_PASSWORD)
             clinic = Clinic(
                 slug=DEMO_CLINIC_SLUG,
@@ -140,6 +145,16 @@ async def load_demo(settings: Settings) -> tuple[bool, list[tuple[str, str]]]:
                 db.add(enrollment)
                 await db.flush()
                 await _history(db, enrollment.id, started, now, index)
+                await add_history(
+                    db,
+                    enrollment=enrollment,
+                    patient_user=user,
+                    therapist=therapists[index % 3],
+                    library=library,
+                    cipher=cipher,
+                    now=now,
+                    seed=index,
+                )
             return True, demo_logins()
     finally:
         await database.dispose()

@@ -16,6 +16,8 @@ from app.clinics.models import Enrollment
 from app.db import make_engine
 from app.demo import DEMO_PASSWORD, load_demo
 from app.programs.catalogue import PROGRAMS
+from app.programs.models import ModuleProgress
+from app.questionnaires.models import QuestionnaireResponse, RiskAlert
 from tests.conftest import _TMP, make_settings
 
 
@@ -50,10 +52,24 @@ async def test_demo_is_idempotent_and_covers_every_program():
     async with engine.connect() as conn:
         users = await conn.scalar(select(func.count()).select_from(User))
         programs = set((await conn.scalars(select(Enrollment.program))).all())
+        with_completed_modules = await conn.scalar(
+            select(func.count(func.distinct(ModuleProgress.enrollment_id))).where(
+                ModuleProgress.completed_at.is_not(None)
+            )
+        )
+        scored = await conn.scalar(
+            select(func.count(func.distinct(QuestionnaireResponse.enrollment_id)))
+        )
+        urgent = await conn.scalar(
+            select(func.count()).select_from(RiskAlert).where(RiskAlert.level == "urgent")
+        )
     await engine.dispose()
     assert users == 1 + 3 + 9 == len(logins)
     assert programs == set(PROGRAMS)
     assert "admin@demo.tuki.test" in {email for _, email in logins}
+    assert with_completed_modules == 9, "every demo patient has some history"
+    assert scored == 9
+    assert urgent == 1, "one demo patient shows the therapist an urgent alert"
 
 
 async def test_create_admin_refuses_weak_password_and_works_with_a_good_one():
