@@ -1,0 +1,63 @@
+"""Reminder texts. They are built from the rule and a link only, so they cannot carry health details.
+
+No program name, no module title, no scores, no message content, not even the
+recipient's name: an e-mail or SMS may be read by someone else first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.reminders.rules import Rule
+
+PATIENT_LINE = "Something new is waiting for you in Tuki."
+PROGRAM_TIME_LINE = "It is the Tuki time you chose. Something is waiting for you in Tuki."
+STAFF_LINES: dict[str, str] = {
+    Rule.DROPOUT_ALERT: "A patient in your care may need a check-in.",
+    Rule.RESPONSE_DUE: "A message is waiting for your reply in Tuki.",
+    Rule.FEEDBACK_OVERDUE: "Submitted work is waiting for your feedback in Tuki.",
+}
+STAFF_DEFAULT = "Something is waiting for you in Tuki."
+SUBJECT = "A note from Tuki"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    line: str  # the one-line message: in-app text and the start of the SMS
+    text: str  # the e-mail body
+
+
+def line_for(rule: str, audience: str) -> str:
+    if audience == "staff":
+        return STAFF_LINES.get(rule, STAFF_DEFAULT)
+    return PROGRAM_TIME_LINE if rule == Rule.PROGRAM_TIME else PATIENT_LINE
+
+
+def render(rule: str, audience: str, link: str) -> Rendered:
+    """The same neutral words on every channel; ``link`` is the tracked ``/r/…`` address."""
+    line = line_for(rule, audience)
+    footer = (
+        "You can choose how and when Tuki reminds you, or pause reminders, under Reminders in Tuki."
+        if audience == "patient"
+        else "This is an automatic reminder from Tuki."
+    )
+    text = f"Hello,\n\n{line}\n\nOpen Tuki: {link}\n\n{footer}\n"
+    return Rendered(subject=SUBJECT, line=line, text=text)
+
+
+def sms_text(rendered: Rendered, link: str) -> str:
+    return f"{rendered.line} {link}"
+
+
+def target_path(rule: str, audience: str, enrollment_id: int | None) -> str:
+    """Where a reminder's link leads once opened (the page itself asks for login if needed)."""
+    if audience == "staff":
+        if rule == Rule.DROPOUT_ALERT and enrollment_id is not None:
+            return f"/therapist/patients/{enrollment_id}"
+        return "/therapist"
+    if rule == Rule.NEW_MODULE:
+        return "/patient/modules"
+    if rule == Rule.QUESTIONNAIRE_DUE:
+        return "/patient/questionnaires"
+    return "/patient"
