@@ -1,0 +1,1 @@
+"""Therapist inbox: threads per enrollment, feedback, snippets, triage and handover."""
