@@ -1,15 +1,40 @@
-"""The one way to add to the adherence log; keeps the per-enrollment rollup in step."""
+"""The one way to add to the adherence log; keeps the per-enrollment rollup in step.
+
+``record()`` appends the event and changes the rollup with one atomic upsert whose SET
+clause is SQL arithmetic (``count = count + 1``, ``last = CASE WHEN … END``), so two
+requests logging at the same moment can never lose each other's update. ``rebuild()``
+recomputes the rollup and the answered waits from the log with set-based SQL; the two
+must always agree (a property test checks it).
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
-from app.adherence.models import AdherenceEvent, EnrollmentRollup
+from app.adherence.models import AdherenceEvent, EnrollmentRollup, SupportWait
+from app.adherence.sql import json_list_has, lock_for_rebuild, upsert
+from app.db import UTCDateTime
 
 
 class EventKind(enum.StrEnum):
@@ -48,6 +73,79 @@ PATIENT_ACTIVITY = frozenset(
     }
 )
 
+GESTURES = ("autonomy", "alliance", "emotion_regulation")
+"""Support functions a therapist message can be tagged with (``detail["functions"]``)."""
+
+_ROLLUP: Table = EnrollmentRollup.__table__  # type: ignore[assignment]
+_EVENT: Table = AdherenceEvent.__table__  # type: ignore[assignment]
+_WAIT: Table = SupportWait.__table__  # type: ignore[assignment]
+
+# Counters bumped by one event of a kind, when the actor is as given (None: anyone).
+_COUNTERS: dict[EventKind, tuple[str | None, str]] = {
+    EventKind.LOGIN: (None, "login_count"),
+    EventKind.MODULE_COMPLETED: (None, "modules_completed"),
+    EventKind.EXERCISE_SUBMITTED: (None, "exercises_submitted"),
+    EventKind.QUESTIONNAIRE_COMPLETED: (None, "questionnaires_completed"),
+    EventKind.REMINDER_SENT: (None, "reminders_sent"),
+    EventKind.REMINDER_OPENED: (None, "reminders_opened"),
+    EventKind.ALERT_RAISED: (None, "alerts_raised"),
+}
+# Latest-timestamp columns moved by one event of a kind.
+_LATEST: dict[EventKind, str] = {
+    EventKind.LOGIN: "last_login_at",
+    EventKind.MODULE_COMPLETED: "last_module_completed_at",
+    EventKind.QUESTIONNAIRE_COMPLETED: "last_questionnaire_at",
+}
+
+
+@dataclass(frozen=True)
+class _Effect:
+    """What one event does to the rollup; computed in Python, applied by SQL."""
+
+    add: dict[str, int]
+    latest: list[str]
+    earliest: list[str]
+    closes: list[str]  # support waits this event ends ("reply", "feedback")
+
+
+def _effect(kind: EventKind, actor_role: str | None, detail: Mapping[str, Any] | None) -> _Effect:
+    add: dict[str, int] = {"event_count": 1}
+    latest: list[str] = []
+    earliest: list[str] = []
+    closes: list[str] = []
+    if kind in PATIENT_ACTIVITY and actor_role == "patient":
+        earliest.append("first_activity_at")
+        latest.append("last_activity_at")
+    if kind in _COUNTERS:
+        add[_COUNTERS[kind][1]] = 1
+    if kind in _LATEST:
+        latest.append(_LATEST[kind])
+    if kind is EventKind.EXERCISE_SUBMITTED:
+        earliest.append("awaiting_feedback_since")
+    if kind is EventKind.MESSAGE_SENT and actor_role == "patient":
+        add["messages_from_patient"] = 1
+        latest.append("last_patient_message_at")
+        earliest.append("awaiting_reply_since")
+    if kind is EventKind.MESSAGE_SENT and actor_role == "therapist":
+        add["messages_to_patient"] = 1
+        latest.append("last_therapist_message_at")
+        functions = (detail or {}).get("functions") or []
+        for name in GESTURES:
+            if name in functions:
+                add[f"gestures_{name}"] = 1
+        closes.append("reply")
+        if (detail or {}).get("anchored"):
+            closes.append("feedback")
+    return _Effect(add, latest, earliest, closes)
+
+
+def _later(current: Any, new: Any) -> ColumnElement[Any]:
+    return case((or_(current.is_(None), current < new), new), else_=current)
+
+
+def _earlier(current: Any, new: Any) -> ColumnElement[Any]:
+    return case((or_(current.is_(None), current > new), new), else_=current)
+
 
 async def record(
     db: AsyncSession,
@@ -58,31 +156,75 @@ async def record(
     actor_role: str | None = "patient",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append an event and update the rollup in the same transaction."""
-    db.add(
-        AdherenceEvent(
+    """Append an event and update the rollup in the same transaction.
+
+    Two statements for most events: the insert and one upsert. A therapist's message
+    adds two more (write the answered waits, then clear them), run after the upsert has
+    locked the rollup row so two replies cannot both claim the same wait.
+    """
+    event_id = await db.scalar(
+        insert(_EVENT)
+        .values(
             enrollment_id=enrollment_id,
             kind=kind.value,
             at=at,
             actor_role=actor_role,
             detail=detail,
         )
+        .returning(_EVENT.c.id)
     )
-    rollup = await db.get(EnrollmentRollup, enrollment_id)
-    if rollup is None:
-        rollup = EnrollmentRollup(enrollment_id=enrollment_id, event_count=0, login_count=0)
-        db.add(rollup)
-    rollup.event_count += 1
-    if kind in PATIENT_ACTIVITY and actor_role == "patient":
-        if rollup.first_activity_at is None or at < rollup.first_activity_at:
-            rollup.first_activity_at = at
-        if rollup.last_activity_at is None or at > rollup.last_activity_at:
-            rollup.last_activity_at = at
-    if kind is EventKind.LOGIN:
-        rollup.login_count += 1
-        if rollup.last_login_at is None or at > rollup.last_login_at:
-            rollup.last_login_at = at
-    await db.flush()
+    effect = _effect(kind, actor_role, detail)
+    c = _ROLLUP.c
+    first: dict[str, Any] = {"enrollment_id": enrollment_id, **effect.add}
+    first.update(dict.fromkeys([*effect.latest, *effect.earliest], at))
+
+    def changes(excluded: Any) -> dict[str, Any]:
+        sets: dict[str, Any] = {name: c[name] + excluded[name] for name in effect.add}
+        sets.update({name: _later(c[name], excluded[name]) for name in effect.latest})
+        sets.update({name: _earlier(c[name], excluded[name]) for name in effect.earliest})
+        return sets
+
+    await db.execute(upsert(db, _ROLLUP, key="enrollment_id", values=first, update=changes))
+    if effect.closes:
+        await _close_waits(db, enrollment_id, effect.closes, at=at, event_id=int(event_id or 0))
+    # An EnrollmentRollup already loaded in this session would now be stale.
+    loaded = db.sync_session.identity_map.get(identity_key(EnrollmentRollup, enrollment_id))
+    if loaded is not None:
+        await db.refresh(loaded)
+
+
+_WAIT_COLUMN = {"reply": "awaiting_reply_since", "feedback": "awaiting_feedback_since"}
+
+
+async def _close_waits(
+    db: AsyncSession, enrollment_id: int, kinds: list[str], *, at: datetime, event_id: int
+) -> None:
+    """Turn the rollup's open waits into ``support_wait`` rows, then clear them."""
+    c = _ROLLUP.c
+    selects = [
+        select(
+            c.enrollment_id,
+            literal(kind).label("kind"),
+            c[_WAIT_COLUMN[kind]].label("started_at"),
+            literal(at, UTCDateTime()).label("ended_at"),
+            literal(event_id).label("event_id"),
+        ).where(c.enrollment_id == enrollment_id, c[_WAIT_COLUMN[kind]].is_not(None))
+        for kind in kinds
+    ]
+    source = selects[0] if len(selects) == 1 else selects[0].union_all(*selects[1:])
+    await db.execute(
+        insert(_WAIT).from_select(
+            ["enrollment_id", "kind", "started_at", "ended_at", "event_id"], source
+        )
+    )
+    await db.execute(
+        update(_ROLLUP)
+        .where(c.enrollment_id == enrollment_id)
+        .values({_WAIT_COLUMN[kind]: null() for kind in kinds})
+    )
+
+
+# Reading --------------------------------------------------------------------------------------
 
 
 async def rollups_for(db: AsyncSession, enrollment_ids: list[int]) -> dict[int, EnrollmentRollup]:
@@ -98,6 +240,7 @@ async def rollups_for(db: AsyncSession, enrollment_ids: list[int]) -> dict[int, 
 async def recent_events(
     db: AsyncSession, enrollment_id: int, *, limit: int = 20
 ) -> list[AdherenceEvent]:
+    """Newest first, through the (enrollment_id, at) index."""
     rows = await db.scalars(
         select(AdherenceEvent)
         .where(AdherenceEvent.enrollment_id == enrollment_id)
@@ -118,4 +261,188 @@ async def event_count(db: AsyncSession, enrollment_id: int) -> int:
     )
 
 
-__all__ = ["EventKind", "event_count", "recent_events", "record", "rollups_for"]
+# Rebuilding -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    rollups: int
+    waits: int
+    drifted: int  # rollup rows whose values changed (0 when the incremental path was right)
+
+
+ROLLUP_COLUMNS = tuple(col.name for col in _ROLLUP.c)
+
+
+def _rollup_select() -> Any:
+    """One row per enrollment with events, every rollup column computed by GROUP BY."""
+    e = _EVENT.c
+    patient_msg = _is_patient_message(e)
+    therapist_msg = _is_therapist_message(e)
+    anchored = _is_anchored_answer(e)
+    # The last therapist message (and the last anchored one) per enrollment: waits are
+    # what arrived after them.
+    last = (
+        select(
+            e.enrollment_id,
+            func.max(case((therapist_msg, e.id))).label("reply_id"),
+            func.max(case((anchored, e.id))).label("feedback_id"),
+        )
+        .where(e.kind == EventKind.MESSAGE_SENT.value)
+        .group_by(e.enrollment_id)
+        .subquery("last_answer")
+    )
+    activity = and_(e.kind.in_([k.value for k in PATIENT_ACTIVITY]), e.actor_role == "patient")
+
+    def count(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    columns: dict[str, Any] = {
+        "enrollment_id": e.enrollment_id,
+        "event_count": func.count(),
+        "first_activity_at": func.min(case((activity, e.at))),
+        "last_activity_at": func.max(case((activity, e.at))),
+        "awaiting_reply_since": func.min(
+            case((and_(patient_msg, e.id > func.coalesce(last.c.reply_id, 0)), e.at))
+        ),
+        "awaiting_feedback_since": func.min(
+            case(
+                (
+                    and_(
+                        e.kind == EventKind.EXERCISE_SUBMITTED.value,
+                        e.id > func.coalesce(last.c.feedback_id, 0),
+                    ),
+                    e.at,
+                )
+            )
+        ),
+        "messages_from_patient": count(patient_msg),
+        "messages_to_patient": count(therapist_msg),
+        "last_patient_message_at": func.max(case((patient_msg, e.at))),
+        "last_therapist_message_at": func.max(case((therapist_msg, e.at))),
+    }
+    for kind, (_, column) in _COUNTERS.items():
+        columns[column] = count(e.kind == kind.value)
+    for kind, column in _LATEST.items():
+        columns[column] = func.max(case((e.kind == kind.value, e.at)))
+    for name in GESTURES:
+        columns[f"gestures_{name}"] = count(
+            and_(therapist_msg, json_list_has(e.detail, "functions", name))
+        )
+    missing = set(ROLLUP_COLUMNS) - set(columns)
+    if missing:
+        raise RuntimeError(f"rebuild does not compute {sorted(missing)}")
+    return (
+        select(*[columns[name].label(name) for name in ROLLUP_COLUMNS])
+        .select_from(_EVENT.outerjoin(last, last.c.enrollment_id == e.enrollment_id))
+        .group_by(e.enrollment_id)
+    )
+
+
+def _is_patient_message(cols: Any) -> Any:
+    return and_(cols.kind == EventKind.MESSAGE_SENT.value, cols.actor_role == "patient")
+
+
+def _is_therapist_message(cols: Any) -> Any:
+    return and_(cols.kind == EventKind.MESSAGE_SENT.value, cols.actor_role == "therapist")
+
+
+def _is_anchored_answer(cols: Any) -> Any:
+    return and_(_is_therapist_message(cols), cols.detail["anchored"].as_boolean().is_(True))
+
+
+def _waits_select(kind: str) -> Any:
+    """Each answering message with the oldest item it answered, in one window pass.
+
+    Over the relevant events of an enrollment in log order, ``before`` counts the answers
+    that came earlier. Waited-for items with ``before = k`` are answered by the answer
+    that itself has ``before = k`` (the next one), so grouping and joining on
+    (enrollment, k) pairs every answer with the minimum time of what it answered.
+    """
+    e = _EVENT.c
+    if kind == "feedback":
+        answers = _is_anchored_answer(e)
+        waited_for: Any = e.kind == EventKind.EXERCISE_SUBMITTED.value
+    else:
+        answers = _is_therapist_message(e)
+        waited_for = _is_patient_message(e)
+    ordered = (
+        select(
+            e.id,
+            e.enrollment_id,
+            e.at,
+            answers.label("is_answer"),
+            func.coalesce(
+                func.sum(case((answers, 1), else_=0)).over(
+                    partition_by=e.enrollment_id, order_by=e.id, rows=(None, -1)
+                ),
+                0,
+            ).label("before"),
+        )
+        .where(or_(answers, waited_for))
+        .subquery("ordered")
+    )
+    o = ordered.c
+    waited = (
+        select(o.enrollment_id, o.before, func.min(o.at).label("started_at"))
+        .where(~o.is_answer)
+        .group_by(o.enrollment_id, o.before)
+        .subquery("waited")
+    )
+    return select(
+        o.enrollment_id,
+        literal(kind).label("kind"),
+        waited.c.started_at,
+        o.at.label("ended_at"),
+        o.id.label("event_id"),
+    ).select_from(
+        ordered.join(
+            waited,
+            and_(
+                waited.c.enrollment_id == o.enrollment_id,
+                waited.c.before == o.before,
+                o.is_answer,
+            ),
+        )
+    )
+
+
+async def rebuild(db: AsyncSession) -> RebuildReport:
+    """Recompute every rollup row and answered wait from the log, set-based, in place.
+
+    The caller's transaction makes it all-or-nothing; on PostgreSQL the tables are locked
+    against concurrent writers until it commits, so no event slips between old and new.
+    """
+    await lock_for_rebuild(db, ["enrollment_rollup", "support_wait"])
+    before = {row[0]: tuple(row) for row in await db.execute(select(*_ROLLUP.c))}
+    await db.execute(delete(_WAIT))
+    await db.execute(delete(_ROLLUP))
+    await db.execute(insert(_ROLLUP).from_select(list(ROLLUP_COLUMNS), _rollup_select()))
+    for kind in ("reply", "feedback"):
+        await db.execute(
+            insert(_WAIT).from_select(
+                ["enrollment_id", "kind", "started_at", "ended_at", "event_id"],
+                _waits_select(kind),
+            )
+        )
+    after = {row[0]: tuple(row) for row in await db.execute(select(*_ROLLUP.c))}
+    waits = int(await db.scalar(select(func.count()).select_from(_WAIT)) or 0)
+    drifted = sum(1 for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+    # Rows loaded before the rebuild are gone; let later reads load the new ones.
+    for obj in list(db.sync_session.identity_map.values()):
+        if isinstance(obj, EnrollmentRollup | SupportWait):
+            db.expunge(obj)
+    return RebuildReport(rollups=len(after), waits=waits, drifted=drifted)
+
+
+__all__ = [
+    "GESTURES",
+    "PATIENT_ACTIVITY",
+    "EventKind",
+    "RebuildReport",
+    "event_count",
+    "rebuild",
+    "recent_events",
+    "record",
+    "rollups_for",
+]

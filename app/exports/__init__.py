@@ -1,0 +1,1 @@
+"""Exports: pseudonymised research CSV, FHIR R4 bundles and the patient's own data."""
