@@ -134,3 +134,17 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+class AppendOnlyError(RuntimeError):
+    """Raised when code tries to change or remove a row of an append-only table."""
+
+
+def append_only(model: type[Base]) -> None:
+    """Refuse ORM updates and deletes of ``model`` rows; the database triggers back this up."""
+
+    def refuse(_mapper: Any, _connection: Any, target: Any) -> None:
+        raise AppendOnlyError(f"{type(target).__name__} rows are append-only")
+
+    event.listen(model, "before_update", refuse)
+    event.listen(model, "before_delete", refuse)

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.common.clock import utc_now
-from app.db import Base, BigIntId
+from app.db import Base, BigIntId, append_only
 
 
 class AuditEvent(Base):
@@ -30,3 +30,6 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="ok")
     ip_address: Mapped[str | None] = mapped_column(String(64))
     request_path: Mapped[str | None] = mapped_column(String(300))
+
+
+append_only(AuditEvent)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
 
@@ -102,3 +102,27 @@ async def events_for_patient(
         .limit(limit)
     )
     return list(rows)
+
+
+async def record_denial(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    *,
+    action: str,
+    resource_type: str,
+    resource_id: Any,
+    at: datetime,
+) -> None:
+    """A refused request, written in its own short transaction: the request's own one has
+    rolled back, and a refusal must stay on record."""
+    async with sessionmaker() as session:
+        await record(
+            session,
+            actor,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            outcome="denied",
+            at=at,
+        )
+        await session.commit()

@@ -67,6 +67,22 @@ async def csrf_protect(request: Request) -> None:
         )
 
 
+def protective_headers(path: str, *, hsts: bool) -> dict[str, str]:
+    """The headers every response carries; the middleware and the 500 handler both use them."""
+    headers = {
+        "content-security-policy": CSP,
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "same-origin",
+        "permissions-policy": "camera=(), microphone=(), geolocation=()",
+        "cross-origin-opener-policy": "same-origin",
+        "cache-control": "public, max-age=3600" if path.startswith("/static/") else "no-store",
+    }
+    if hsts:
+        headers["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
 class SecurityHeadersMiddleware:
     """Adds the same protective headers to every response, errors included."""
 
@@ -84,23 +100,9 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-
-                def add(name: str, value: str) -> None:
+                for name, value in protective_headers(path, hsts=self.hsts).items():
                     if name.encode() not in present:
                         headers.append((name.encode(), value.encode()))
-
-                add("content-security-policy", CSP)
-                add("x-content-type-options", "nosniff")
-                add("x-frame-options", "DENY")
-                add("referrer-policy", "same-origin")
-                add("permissions-policy", "camera=(), microphone=(), geolocation=()")
-                add("cross-origin-opener-policy", "same-origin")
-                if path.startswith("/static/"):
-                    add("cache-control", "public, max-age=3600")
-                else:
-                    add("cache-control", "no-store")
-                if self.hsts:
-                    add("strict-transport-security", "max-age=63072000; includeSubDomains")
                 message["headers"] = headers
             await send(message)
 
