@@ -39,5 +39,9 @@ demo: install
 	$(BIN)/tuki migrate
 	$(BIN)/tuki demo
 
+# PostgreSQL scenarios of benchmarks/README.md (needs wrk; TUKI_BENCH_DATABASE_URL).
+bench: install-test
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var

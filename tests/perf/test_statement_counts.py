@@ -1,0 +1,105 @@
+"""The main pages and endpoints send a small, fixed number of SQL statements per request.
+
+The caseload, the clinic and one patient's history grow from 5 to 50 to 500 rows; every
+request must send exactly as many statements at each size (no N+1), and no more than its
+ceiling. Counted with a ``before_cursor_execute`` listener (session lookup, access check
+and audit rows included); savepoints are not counted.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.factories import build_world, login
+from tests.perf.seed import add_caseload, add_history
+from tests.querycount import count_statements
+
+API = "/api/v1"
+SIZES = (5, 50, 500)
+
+# Ceilings: what each request sends today, so a new per-row query (or a creeping extra
+# statement) fails here. Raise one only with a reason in the change that needs it.
+CEILINGS = {
+    "patient": {
+        "dashboard": 12,
+        "module page": 13,
+        "questionnaire history": 7,
+    },
+    "therapist": {
+        "home / work list": 12,
+        "work list JSON": 10,
+        "caseload": 7,
+        "patient page": 15,
+        "timeline": 13,
+        "enrollment adherence": 8,
+        "alerts": 4,
+        "enrollments": 5,
+        "questionnaire history": 7,
+    },
+    "admin": {
+        "home": 7,
+        "enrollments": 4,
+        "adherence report": 8,
+    },
+}
+
+
+def _urls(enrollment_id: int) -> dict[str, dict[str, str]]:
+    return {
+        "patient": {
+            "dashboard": "/patient",
+            "module page": "/patient/modules/depression/01-understanding-low-mood",
+            "questionnaire history": f"{API}/enrollments/{enrollment_id}/questionnaires",
+        },
+        "therapist": {
+            "home / work list": "/therapist",
+            "work list JSON": f"{API}/inbox",
+            "caseload": "/therapist/caseload",
+            "patient page": f"/therapist/patients/{enrollment_id}",
+            "timeline": f"/therapist/patients/{enrollment_id}/timeline",
+            "enrollment adherence": f"{API}/enrollments/{enrollment_id}/adherence",
+            "alerts": f"{API}/alerts",
+            "enrollments": f"{API}/enrollments",
+            "questionnaire history": f"{API}/enrollments/{enrollment_id}/questionnaires",
+        },
+        "admin": {
+            "home": "/admin",
+            "enrollments": f"{API}/enrollments",
+            "adherence report": f"{API}/reports/adherence",
+        },
+    }
+
+
+async def test_statements_per_request_do_not_grow_with_rows(app, client_factory, db, clock, engine):
+    now = clock.now()
+    world = await build_world(db, now - timedelta(days=30))
+    cipher = app.state.cipher
+    clients = {
+        "patient": client_factory(),
+        "therapist": client_factory(),
+        "admin": client_factory(),
+    }
+    await login(clients["patient"], world.patient_user.email)
+    await login(clients["therapist"], world.therapist.email)
+    await login(clients["admin"], world.admin.email)
+    urls = _urls(world.enrollment.id)
+    counts: dict[tuple[str, str], list[int]] = {}
+    made = 0
+    for size in SIZES:
+        await add_caseload(db, world.clinic, world.therapist, now, size - made, cipher=cipher)
+        await add_history(db, world.enrollment.id, now - timedelta(days=1), size - made)
+        made = size
+        await db.commit()
+        for role, pages in urls.items():
+            client = clients[role]
+            for name, url in pages.items():
+                await client.get(url)  # first views may write receipts; measure a steady view
+                with count_statements(engine) as log:
+                    response = await client.get(url)
+                assert response.status_code == 200, (role, name, response.text[:300])
+                counts.setdefault((role, name), []).append(log.count)
+        listed = (await clients["therapist"].get(f"{API}/enrollments?limit=100")).json()
+        assert listed["total"] >= size, listed
+    for (role, name), seen in counts.items():
+        assert len(set(seen)) == 1, f"{role} {name}: {seen} statements for {SIZES} rows"
+        assert seen[0] <= CEILINGS[role][name], f"{role} {name}: {seen[0]} statements"
