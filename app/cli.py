@@ -1,4 +1,4 @@
-"""The ``tuki`` command: serve, migrate, demo, create-admin, content check."""
+"""The ``tuki`` command: serve, worker, migrate, demo, create-admin, content check."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from app.config import get_settings
 app = typer.Typer(help="Tuki: therapist-assisted internet CBT.", no_args_is_help=True)
 content_app = typer.Typer(help="Work with the CBT content in modules/.")
 app.add_typer(content_app, name="content")
+adherence_app = typer.Typer(help="The adherence log and its rollup.")
+app.add_typer(adherence_app, name="adherence")
 
 
 def _ensure_sqlite_dir() -> None:
@@ -50,7 +52,7 @@ def serve(
         "app.asgi:app",
         host=host or settings.host,
         port=port or settings.port,
-        workers=None if reload else (workers or settings.workers),
+        workers=None if reload else (workers or settings.web_workers),
         loop="uvloop",
         http="httptools",
         proxy_headers=True,
@@ -58,6 +60,21 @@ def serve(
         access_log=False,
         reload=reload,
     )
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, help="Run one plan and one delivery sweep, then exit."),
+) -> None:
+    """Run the reminder sweeps (plan, deliver, purge sessions) until stopped.
+
+    Any number of workers may run at once; run web instances with
+    TUKI_SCHEDULER_ENABLED=false when workers are used.
+    """
+    from app.reminders.scheduler import run_worker
+
+    _ensure_sqlite_dir()
+    typer.echo(asyncio.run(run_worker(get_settings(), once=once)))
 
 
 @app.command()
@@ -121,6 +138,39 @@ def content_check(
         typer.echo(f"{len(problems)} problem(s) found.", err=True)
         raise typer.Exit(1)
     typer.echo("Content OK.")
+
+
+@adherence_app.command("rebuild")
+def adherence_rebuild(
+    dry_run: bool = typer.Option(False, help="Report drift without changing anything."),
+) -> None:
+    """Recompute every enrollment's rollup and answered waits from the event log.
+
+    Set-based (INSERT ... SELECT ... GROUP BY) in one transaction; on PostgreSQL concurrent
+    writers wait until it commits. Prints how many rollup rows had drifted from the log.
+    """
+    from app.adherence.service import rebuild
+    from app.db import Database, make_engine
+
+    async def run() -> str:
+        database = Database(make_engine(get_settings(), application_name="tuki.cli"))
+        try:
+            async with database.sessionmaker() as session:
+                report = await rebuild(session)
+                if dry_run:
+                    await session.rollback()
+                else:
+                    await session.commit()
+        finally:
+            await database.dispose()
+        verb = "would change" if dry_run else "changed"
+        return (
+            f"{report.rollups} rollup rows and {report.waits} answered waits rebuilt; "
+            f"{report.drifted} rollup rows {verb}."
+        )
+
+    _ensure_sqlite_dir()
+    typer.echo(asyncio.run(run()))
 
 
 def main() -> None:

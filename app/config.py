@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -14,6 +16,7 @@ ROOT_DIR = Path(__file__).resolve().parent.parent
 # Placeholders that exist so development works out of the box; production refuses them.
 DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105
 DEFAULT_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlLW0="
+DEFAULT_EXPORT_PSEUDONYM_KEY = "dev-only-export-pseudonym-key-change-me"
 
 Environment = Literal["development", "demo", "test", "production"]
 
@@ -35,7 +38,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    # 0 picks the default: one worker per CPU core this process may use on PostgreSQL (each
+    # worker is one event loop on one core), one on SQLite (a single writer at a time).
+    workers: int = Field(default=0, ge=0, le=64)
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -57,8 +62,74 @@ class Settings(BaseSettings):
 
     content_dir: Path = ROOT_DIR / "modules"
     content_overlay: Path | None = None
+    grams_per_standard_drink: float = Field(default=12.0, gt=0, le=100)
     scheduler_enabled: bool = True
     demo_outbox_dir: Path = ROOT_DIR / "var" / "outbox"
+
+    # Outgoing e-mail: "smtp" sends through the server below; "file" writes .eml files
+    # to demo_outbox_dir (demo and development only). Unset: smtp in production, else file.
+    email_backend: Literal["smtp", "file"] | None = None
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Tuki <no-reply@tuki.invalid>"
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+
+    # SMS / webhook gateway: JSON POSTs signed with HMAC-SHA256 over "timestamp.body".
+    reminder_webhook_url: str | None = None
+    reminder_webhook_secret: SecretStr | None = None
+    reminder_webhook_timeout_seconds: float = 10.0
+
+    # Therapist inbox. The promise is counted in working days in the clinic's timezone
+    # (weekends skipped); two working days is the published norm of routine iCBT services.
+    message_max_length: int = Field(default=5000, ge=1, le=50_000)
+    response_promise_working_days: int = Field(default=2, ge=1, le=20)
+    # "Gone quiet": no patient activity for this many days and no therapist message in the
+    # last ``inbox_contact_within_days`` (the standard feedback rhythm is weekly).
+    inbox_quiet_after_days: int = Field(default=7, ge=1, le=90)
+    inbox_contact_within_days: int = Field(default=7, ge=1, le=90)
+
+    # Default reminder rules; a clinic admin can override them per clinic.
+    reminder_inactivity_days: tuple[int, int, int] = (3, 7, 14)
+    reminder_max_nudges_per_lapse: int = 5
+    reminder_new_module_delay_minutes: int = 60
+    reminder_questionnaire_after_hours: int = 24
+    reminder_unread_message_hours: int = 24
+    reminder_response_promise_hours: int = 48
+    reminder_response_warning_hours: int = 8
+    reminder_feedback_overdue_days: int = 3
+    # Default quiet hours for patients who have not chosen their own (local time).
+    reminder_quiet_hours_start: time | None = time(21, 0)
+    reminder_quiet_hours_end: time | None = time(8, 0)
+
+    # Sweeps and delivery.
+    reminder_plan_interval_seconds: int = 300
+    reminder_deliver_interval_seconds: int = 60
+    session_purge_interval_minutes: int = 60
+    reminder_batch_size: int = 100
+    reminder_lease_seconds: int = 300
+    reminder_max_attempts: int = 5
+    reminder_retry_base_seconds: int = 60
+    reminder_retry_max_seconds: int = 3600
+
+    # Adherence status (docs/adherence.md). Defaults follow the weekly feedback rhythm and the
+    # 3/7/14-day inactivity reminders: a week without activity is "falling behind", two weeks
+    # "inactive" (the dropout-risk alert), four weeks "dropped out". A clinic admin can
+    # override them per clinic on the reports page.
+    adherence_falling_behind_days: int = Field(default=7, ge=1, le=365)
+    adherence_inactive_days: int = Field(default=14, ge=1, le=365)
+    adherence_dropout_days: int = Field(default=28, ge=1, le=365)
+    # Modules a patient may lag behind the program's even pace before "falling behind".
+    adherence_pace_slack_modules: int = Field(default=1, ge=0, le=50)
+    # Therapist time is estimated from activity: minutes per written message (routine
+    # guided iCBT spends 10-20 minutes per patient-week, about one message a week).
+    adherence_minutes_per_message: float = Field(default=12.0, gt=0, le=240)
+
+    # Research exports: pseudonyms are HMAC-SHA256 of the enrollment id under this key, so
+    # they are stable for one key and unlinkable across keys. Production refuses the default.
+    export_pseudonym_key: SecretStr = SecretStr(DEFAULT_EXPORT_PSEUDONYM_KEY)
 
     @property
     def is_production(self) -> bool:
@@ -81,6 +152,23 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def web_workers(self) -> int:
+        """How many uvicorn worker processes ``tuki serve`` starts."""
+        if self.workers:
+            return self.workers
+        if self.is_sqlite:
+            return 1
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return os.cpu_count() or 1
+
+    @property
+    def mail_backend(self) -> Literal["smtp", "file"]:
+        if self.email_backend is not None:
+            return self.email_backend
+        return "smtp" if self.is_production else "file"
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if not self.is_production:
@@ -100,6 +188,24 @@ class Settings(BaseSettings):
             problems.append(
                 "TUKI_DATABASE_URL points at SQLite; production needs PostgreSQL "
                 "(postgresql+asyncpg://user:password@host:5432/tuki)"
+            )
+        if self.export_pseudonym_key.get_secret_value() in ("", DEFAULT_EXPORT_PSEUDONYM_KEY):
+            problems.append(
+                "TUKI_EXPORT_PSEUDONYM_KEY is the development default; anyone could recompute "
+                "the pseudonyms in research exports "
+                '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        if self.email_backend == "file":
+            problems.append(
+                "TUKI_EMAIL_BACKEND=file writes patients' e-mail to disk; use smtp in production"
+            )
+        if self.reminder_webhook_url and not (
+            self.reminder_webhook_secret and self.reminder_webhook_secret.get_secret_value()
+        ):
+            problems.append(
+                "TUKI_REMINDER_WEBHOOK_URL is set without TUKI_REMINDER_WEBHOOK_SECRET; the gateway "
+                "could not tell our requests from forged ones "
+                '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
             )
         if problems:
             raise ValueError("Refusing to start in production: " + "; ".join(problems))

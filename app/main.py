@@ -13,16 +13,19 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.accounts.dependencies import bind_db
+from app.accounts.dependencies import actor_for, bind_db
 from app.accounts.policy import enforce_classified
+from app.audit import service as audit
 from app.common.clock import Clock
 from app.common.crypto import FieldCipher
 from app.common.errors import AppError, NotAuthenticated
 from app.config import ROOT_DIR, Settings, get_settings
 from app.content.service import get_library
 from app.db import Database, make_engine
+from app.inbox.dependencies import load_unread_messages
+from app.reminders.dependencies import load_unread_count
 from app.templating import render
-from app.web.security import SecurityHeadersMiddleware, csrf_protect
+from app.web.security import SecurityHeadersMiddleware, csrf_protect, protective_headers
 
 log = logging.getLogger("tuki")
 
@@ -61,9 +64,36 @@ def _error_response(
     return response
 
 
+async def _audit_denial(request: Request, exc: AppError) -> None:
+    """Every 403 and every 404 from an object loader goes on the audit trail, in one place.
+
+    A refusal raised with ``keep_writes()`` has already recorded itself in the request's
+    transaction. Failing to write the row must not turn the refusal into a 500.
+    """
+    if exc.status_code not in (403, 404) or exc.commit_anyway:
+        return
+    id_params = [(k, v) for k, v in request.path_params.items() if k.endswith("_id")]
+    resource_type, resource_id = (
+        (id_params[-1][0].removesuffix("_id"), id_params[-1][1]) if id_params else ("route", None)
+    )
+    principal = getattr(request.state, "principal", None)
+    try:
+        await audit.record_denial(
+            request.app.state.db.sessionmaker,
+            actor_for(request, principal),
+            action="read" if request.method in ("GET", "HEAD") else "write",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            at=request.app.state.clock.now(),
+        )
+    except Exception as failure:  # the refusal itself must still be answered
+        log.error("could not audit a %s refusal: %s", exc.status_code, type(failure).__name__)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
+        await _audit_denial(request, exc)
         detail: Any = exc.detail
         if exc.extra:
             detail = {"message": exc.detail, **exc.extra}
@@ -103,12 +133,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # Log the type and place only: exception messages may carry patient data.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return _error_response(
+        response = _error_response(
             request,
             500,
             "Something went wrong on our side. Nothing you typed was saved twice; please try again.",
             "server_error",
         )
+        # This handler answers from outside the middleware stack, so add the headers here too.
+        hsts = request.app.state.settings.secure_cookies
+        for name, value in protective_headers(request.url.path, hsts=hsts).items():
+            response.headers.setdefault(name, value)
+        return response
 
 
 def create_app(
@@ -121,12 +156,24 @@ def create_app(
     """Build the app. Tests pass their own database (bound to a rolled-back connection) and clock."""
     settings = settings or get_settings()
 
+    run_scheduler = settings.scheduler_enabled if start_scheduler is None else start_scheduler
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns_db = database is None
         if owns_db:
             app.state.db = Database(make_engine(settings))
+        scheduler = None
+        if run_scheduler:
+            from app.reminders.scheduler import build_scheduler
+
+            scheduler = build_scheduler(
+                app.state.db, settings=settings, clock=app.state.clock, library=app.state.library
+            )
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         if owns_db:
             await app.state.db.dispose()
 
@@ -135,7 +182,13 @@ def create_app(
         version="0.1.0",
         summary="Therapist-assisted internet CBT",
         lifespan=lifespan,
-        dependencies=[Depends(bind_db), Depends(enforce_classified), Depends(csrf_protect)],
+        dependencies=[
+            Depends(bind_db),
+            Depends(enforce_classified),
+            Depends(csrf_protect),
+            Depends(load_unread_count),
+            Depends(load_unread_messages),
+        ],
         openapi_url="/openapi.json" if not settings.is_production else None,
         docs_url="/docs" if not settings.is_production else None,
         redoc_url=None,
@@ -153,12 +206,21 @@ def create_app(
 
     from app.accounts.pages import router as account_pages
     from app.accounts.router import router as accounts_api
+    from app.adherence.pages import router as adherence_pages
+    from app.adherence.router import router as adherence_api
+    from app.audit.router import pages as audit_pages
+    from app.audit.router import router as audit_api
     from app.clinics.pages import router as clinic_pages
     from app.clinics.router import router as clinics_api
+    from app.exports.router import router as exports_api
+    from app.inbox.pages import router as inbox_pages
+    from app.inbox.router import router as inbox_api
     from app.programs.pages import router as program_pages
     from app.programs.router import router as programs_api
     from app.questionnaires.pages import router as questionnaire_pages
     from app.questionnaires.router import router as questionnaires_api
+    from app.reminders.pages import router as reminder_pages
+    from app.reminders.router import router as reminders_api
     from app.web.health import router as health
 
     app.include_router(health)
@@ -166,8 +228,17 @@ def create_app(
     app.include_router(clinics_api, prefix=API_PREFIX)
     app.include_router(programs_api, prefix=API_PREFIX)
     app.include_router(questionnaires_api, prefix=API_PREFIX)
+    app.include_router(reminders_api, prefix=API_PREFIX)
+    app.include_router(inbox_api, prefix=API_PREFIX)
+    app.include_router(adherence_api, prefix=API_PREFIX)
+    app.include_router(exports_api, prefix=API_PREFIX)
+    app.include_router(audit_api, prefix=API_PREFIX)
     app.include_router(account_pages)
     app.include_router(clinic_pages)
     app.include_router(program_pages)
     app.include_router(questionnaire_pages)
+    app.include_router(reminder_pages)
+    app.include_router(inbox_pages)
+    app.include_router(adherence_pages)
+    app.include_router(audit_pages)
     return app

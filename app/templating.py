@@ -23,6 +23,8 @@ def render(
         "csrf_token": principal.csrf_token if principal else "",
         "errors": {},
         "form": {},
+        # Loaded by app.reminders.dependencies.load_unread_count (one query per page).
+        "unread_notifications": getattr(request.state, "unread_notifications", 0),
     }
     clinic = getattr(request.state, "clinic", None)
     if clinic is not None:

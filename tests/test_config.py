@@ -17,6 +17,7 @@ def test_production_with_defaults_is_refused_with_every_reason():
     assert "TUKI_SECRET_KEY" in message
     assert "TUKI_ENCRYPTION_KEYS" in message
     assert "TUKI_DATABASE_URL" in message and "PostgreSQL" in message
+    assert "TUKI_EXPORT_PSEUDONYM_KEY" in message
 
 
 def test_production_with_real_settings_starts():
@@ -26,6 +27,7 @@ def test_production_with_real_settings_starts():
         encryption_keys=GOOD_KEY,
         database_url="postgresql+asyncpg://tuki@db:5432/tuki",
         base_url="https://tuki.example.org",
+        export_pseudonym_key="p" * 32,
     )
     assert settings.staff_2fa_required is True
     assert settings.secure_cookies is True

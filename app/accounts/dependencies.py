@@ -26,6 +26,7 @@ from app.clinics.models import Clinic, Patient
 from app.config import Settings
 from app.db import get_db
 from app.deps import client_ip
+from app.inbox.models import Absence
 
 _UNSET = object()
 
@@ -51,6 +52,18 @@ async def load_principal(request: Request) -> Principal | None:
             session, user = found
             patient_id = None
             crisis = None
+            covering_for: frozenset[int] = frozenset()
+            if user.role == Role.THERAPIST:
+                covering_for = frozenset(
+                    await db.scalars(
+                        select(Absence.therapist_id).where(
+                            Absence.covering_therapist_id == user.id,
+                            Absence.clinic_id == user.clinic_id,
+                            Absence.starts_at <= now,
+                            Absence.ends_at > now,
+                        )
+                    )
+                )
             if user.role == Role.PATIENT:
                 row = (
                     await db.execute(
@@ -84,6 +97,7 @@ async def load_principal(request: Request) -> Principal | None:
                 auth_state=state,
                 patient_id=patient_id,
                 crisis=crisis,
+                covering_for=covering_for,
             )
     request.state.principal = principal
     return principal

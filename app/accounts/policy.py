@@ -55,10 +55,17 @@ class Principal:
     patient_id: int | None = None
     # For patients: the clinic's crisis contacts, shown on every page they see.
     crisis: CrisisContacts | None = None
+    # For therapists: colleagues whose patients they cover right now (an absence handover).
+    covering_for: frozenset[int] = frozenset()
 
     @property
     def first_name(self) -> str:
         return self.full_name.split(" ", 1)[0]
+
+    @property
+    def therapist_ids(self) -> frozenset[int]:
+        """Whose patients a therapist may see: their own, plus those they cover now."""
+        return frozenset({self.user_id}) | self.covering_for
 
 
 class Access(enum.Enum):
@@ -99,7 +106,8 @@ class Guard:
         if self.access is Access.PUBLIC:
             return principal
         if principal is None:
-            raise NotAuthenticated("Please log in.")
+            # Keep the deletion of an expired or revoked session that load_principal found.
+            raise NotAuthenticated("Please log in.").keep_writes()
         if (
             principal.auth_state is not AuthState.FULL
             and self.access is not Access.LOGIN_IN_PROGRESS
@@ -187,13 +195,14 @@ async def enforce_classified(request: Request) -> None:
 
 
 def can_access_enrollment(principal: Principal, enrollment: Any) -> bool:
-    """Admins see their clinic's enrollments, therapists their own patients, patients themselves."""
+    """Admins see their clinic's enrollments, therapists their own patients (and a colleague's
+    while covering their absence), patients themselves."""
     if enrollment.clinic_id != principal.clinic_id:
         return False
     if principal.role is Role.ADMIN:
         return True
     if principal.role is Role.THERAPIST:
-        return bool(enrollment.therapist_id == principal.user_id)
+        return enrollment.therapist_id in principal.therapist_ids
     return principal.patient_id is not None and enrollment.patient_id == principal.patient_id
 
 
@@ -201,7 +210,7 @@ def scope_enrollments(stmt: Select[Any], principal: Principal, enrollment: Any) 
     """Every list of enrollments goes through here, so clinic scoping lives in one place."""
     stmt = stmt.where(enrollment.clinic_id == principal.clinic_id)
     if principal.role is Role.THERAPIST:
-        stmt = stmt.where(enrollment.therapist_id == principal.user_id)
+        stmt = stmt.where(enrollment.therapist_id.in_(sorted(principal.therapist_ids)))
     elif principal.role is Role.PATIENT:
         stmt = stmt.where(enrollment.patient_id == principal.patient_id)
     return stmt

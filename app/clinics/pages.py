@@ -8,12 +8,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser, PatientUser, TherapistUser, actor_for
-from app.adherence import service as adherence
+from app.accounts.policy import Principal
 from app.clinics import service
-from app.clinics.schemas import EnrollmentCreate, EnrollmentUpdate, TherapistCreate
+from app.clinics.schemas import (
+    ClinicCrisisUpdate,
+    EnrollmentCreate,
+    EnrollmentUpdate,
+    TherapistCreate,
+)
 from app.common.errors import AppError
 from app.deps import ClockDep, DbSession, SettingsDep
+from app.inbox.pages import work_list_page
 from app.programs.catalogue import PROGRAMS, program_title
+from app.programs.pages import dashboard as patient_dashboard
 from app.templating import render
 from app.web.forms import form_data, validate
 
@@ -291,6 +298,62 @@ async def resend_invitation_submit(
     )
 
 
+async def _settings_form(
+    request: Request,
+    clinic: Any,
+    *,
+    form: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "admin/settings.html",
+        {"clinic": clinic, "form": form, "errors": errors},
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/settings")
+async def settings_page(request: Request, principal: AdminUser, db: DbSession) -> Response:
+    """The crisis contacts patients see on every page and after a self-harm answer."""
+    clinic = await service.get_clinic(db, principal.clinic_id)
+    form = {
+        "emergency_number": clinic.emergency_number,
+        "crisis_line_name": clinic.crisis_line_name,
+        "crisis_line_number": clinic.crisis_line_number or "",
+    }
+    return await _settings_form(request, clinic, form=form, errors={})
+
+
+@router.post("/admin/settings")
+async def settings_submit(request: Request, principal: AdminUser, db: DbSession) -> Response:
+    data = await form_data(request)
+    values = {
+        k: data.get(k, "").strip()
+        for k in ("emergency_number", "crisis_line_name", "crisis_line_number")
+    }
+    required = {
+        "emergency_number": "Enter the emergency number, for example 112.",
+        "crisis_line_name": "Enter the name of the crisis line.",
+    }
+    body, errors = validate(
+        ClinicCrisisUpdate, {k: v for k, v in values.items() if v or k not in required}
+    )
+    errors = {
+        k: "Use digits and spaces, with an optional + at the start, for example 09 2525 0111."
+        if k.endswith("number")
+        else v
+        for k, v in errors.items()
+    }
+    errors.update({k: message for k, message in required.items() if not values[k]})
+    clinic = await service.get_clinic(db, principal.clinic_id)
+    if body is None or errors:
+        return await _settings_form(request, clinic, form=data, errors=errors, status_code=422)
+    await service.update_crisis_contacts(db, actor_for(request, principal), clinic, body)
+    return RedirectResponse("/admin/settings?saved=1", status_code=303)
+
+
 @router.get("/therapist")
 async def therapist_home(
     request: Request,
@@ -299,41 +362,41 @@ async def therapist_home(
     clock: ClockDep,
     status: str | None = None,
 ) -> Response:
-    """The therapist's own patients, most recently active first."""
-    items, total = await service.list_enrollments(
-        db,
-        principal,
-        actor_for(request, principal),
-        status=status if status in STATUSES else None,
-        per_page=100,
-        now=clock.now(),
-    )
-    items.sort(
-        key=lambda e: (
-            e.status not in ("active", "invited", "paused"),
-            -(e.last_activity_at.timestamp() if e.last_activity_at else 0),
-        )
-    )
-    return render(
+    """The triaged work list: risk alerts, replies due, feedback, quiet patients, caseload."""
+    return await render_therapist_home(request, principal, db, clock, status=status)
+
+
+async def render_therapist_home(
+    request: Request,
+    principal: Principal,
+    db: DbSession,
+    clock: ClockDep,
+    *,
+    status: str | None = None,
+    alert_errors: dict[int, str] | None = None,
+    alert_form: dict[int, str] | None = None,
+    alert_message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The home page, also re-rendered by a failed alert acknowledgement to keep the note."""
+    return await work_list_page(
         request,
-        "therapist/home.html",
-        {"enrollments": items, "total": total, "status": status or ""},
+        principal,
+        db,
+        now=clock.now(),
+        status=status if status in STATUSES else None,
+        extra={
+            "alert_errors": alert_errors or {},
+            "alert_form": alert_form or {},
+            "alert_message": alert_message,
+        },
+        status_code=status_code,
     )
 
 
 @router.get("/patient")
-async def patient_home(request: Request, principal: PatientUser, db: DbSession) -> Response:
-    """The patient's program, therapist and how to get help now."""
-    enrollment = None
-    events: list[Any] = []
-    if principal.patient_id is not None:
-        current = await service.current_enrollment_for_patient(db, principal.patient_id)
-        if current is not None:
-            enrollment = await service.read_enrollment(
-                db, principal, actor_for(request, principal), current.id
-            )
-            events = await adherence.recent_events(db, current.id, limit=5)
-    clinic = await service.get_clinic(db, principal.clinic_id)
-    return render(
-        request, "patient/home.html", {"enrollment": enrollment, "clinic": clinic, "recent": events}
-    )
+async def patient_home(
+    request: Request, principal: PatientUser, db: DbSession, clock: ClockDep
+) -> Response:
+    """The patient's dashboard: where they are, what is next, and how to get help now."""
+    return await patient_dashboard(request, principal, db, now=clock.now())

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from app.accounts.dependencies import AdminUser, AnyUser, actor_for
 from app.clinics import service
 from app.clinics.schemas import (
+    ClinicCrisisUpdate,
+    ClinicRead,
     EnrollmentCreate,
     EnrollmentCreated,
     EnrollmentPage,
@@ -231,3 +233,20 @@ async def resend_invitation(
         invitation_url=service.invitation_url(settings, token),
         expires_in_days=settings.invitation_valid_days,
     )
+
+
+@router.get("/clinic", response_model=ClinicRead, responses=ERRORS)
+async def get_clinic(principal: AnyUser, db: DbSession) -> ClinicRead:
+    """The caller's clinic with the crisis contacts its patients are shown."""
+    clinic = await service.get_clinic(db, principal.clinic_id)
+    return ClinicRead.model_validate(clinic, from_attributes=True)
+
+
+@router.patch("/clinic", response_model=ClinicRead, responses=ERRORS)
+async def update_clinic(
+    body: ClinicCrisisUpdate, request: Request, principal: AdminUser, db: DbSession
+) -> ClinicRead:
+    """Change the emergency number and crisis line shown to the clinic's patients."""
+    clinic = await service.get_clinic(db, principal.clinic_id)
+    await service.update_crisis_contacts(db, actor_for(request, principal), clinic, body)
+    return ClinicRead.model_validate(clinic, from_attributes=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from app.programs.catalogue import PROGRAMS
 
@@ -114,3 +114,33 @@ class EnrollmentPage(BaseModel):
     total: int
     page: int
     per_page: int
+
+
+_PHONE = r"^\+?[0-9][0-9 ()-]{1,30}$"
+
+
+class ClinicCrisisUpdate(StrictModel):
+    """Crisis contacts patients see on every page and at once after a self-harm answer.
+
+    Fields left out stay as they are; an empty ``crisis_line_number`` removes the line.
+    """
+
+    emergency_number: str | None = Field(default=None, max_length=32, pattern=_PHONE)
+    crisis_line_name: str | None = Field(default=None, min_length=2, max_length=120)
+    crisis_line_number: str | None = Field(default=None, max_length=32, pattern=rf"{_PHONE}|^$")
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> ClinicCrisisUpdate:
+        for name in ("emergency_number", "crisis_line_name"):
+            if name in self.model_fields_set and not getattr(self, name):
+                raise ValueError(f"{name} cannot be removed, only changed")
+        return self
+
+
+class ClinicRead(BaseModel):
+    id: int
+    name: str
+    timezone: str
+    emergency_number: str
+    crisis_line_name: str
+    crisis_line_number: str | None

@@ -18,6 +18,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.clinics.models import OPEN_STATUSES, Clinic, Enrollment, EnrollmentStatus, Patient
 from app.clinics.schemas import (
+    ClinicCrisisUpdate,
     EnrollmentCreate,
     EnrollmentRead,
     EnrollmentUpdate,
@@ -44,6 +45,29 @@ async def get_clinic(db: AsyncSession, clinic_id: int) -> Clinic:
     clinic = await db.get(Clinic, clinic_id)
     if clinic is None:
         raise NotFound("Clinic not found.")
+    return clinic
+
+
+async def update_crisis_contacts(
+    db: AsyncSession, actor: Actor, clinic: Clinic, data: ClinicCrisisUpdate
+) -> Clinic:
+    """Change the numbers patients are shown in a crisis; only the fields sent change."""
+    sent = data.model_fields_set
+    if "emergency_number" in sent and data.emergency_number:
+        clinic.emergency_number = data.emergency_number
+    if "crisis_line_name" in sent and data.crisis_line_name:
+        clinic.crisis_line_name = data.crisis_line_name
+    if "crisis_line_number" in sent:
+        clinic.crisis_line_number = data.crisis_line_number or None
+    await db.flush()
+    await audit.record(
+        db,
+        actor,
+        action="update",
+        resource_type="clinic",
+        resource_id=clinic.id,
+        clinic_id=clinic.id,
+    )
     return clinic
 
 

@@ -409,7 +409,7 @@ class _Run:
 
     async def items(
         self,
-        source: Select[Any] | None,
+        source: Select[Any, Any, Any] | None,
         *,
         rule: Rule,
         audience: str,

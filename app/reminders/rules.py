@@ -134,37 +134,30 @@ class RuleConfig:
 
 # Inbox boundary ------------------------------------------------------------------------------
 #
-# The inbox (app/inbox: threads, messages, exercise feedback) has not landed yet. The three
-# functions below are the whole contract between it and the reminders: each returns a
-# SELECT, or None while the data does not exist, and the planner turns every row into a
-# reminder once its moment has come. When the inbox lands, fill these in over its tables;
-# nothing else in the reminders package needs to change. Until then the rules
-# ``unread_message``, ``response_due`` and ``feedback_overdue`` plan nothing.
+# The three item rules read the inbox through its query functions: each returns a SELECT of
+# rows ``(enrollment_id, item_id, at)`` and the planner turns every row into a reminder once
+# its moment has come. Nothing else in the reminders package knows the inbox's tables.
 
 
-def unread_staff_messages() -> Select[Any] | None:
-    """Staff messages the patient has not read: rows ``(enrollment_id, item_id, at)``.
+def unread_staff_messages() -> Select[int, int, datetime]:
+    """Staff messages the patient has not read; the reminder fires ``unread_message_hours`` later."""
+    from app.inbox import queries
 
-    ``at`` is when the message was sent; the reminder fires ``unread_message_hours`` later.
-    """
-    return None
-
-
-def unanswered_patient_messages() -> Select[Any] | None:
-    """Patient messages without a staff reply: rows ``(enrollment_id, item_id, at)``.
-
-    ``at`` is when the message was sent; the therapist is reminded
-    ``response_warning_hours`` before ``response_promise_hours`` have passed.
-    """
-    return None
+    return queries.unread_staff_messages()
 
 
-def submissions_awaiting_feedback() -> Select[Any] | None:
-    """Submitted exercises without therapist feedback: rows ``(enrollment_id, item_id, at)``.
+def unanswered_patient_messages() -> Select[int, int, datetime]:
+    """Patient messages without a staff reply; the therapist is reminded before the promise ends."""
+    from app.inbox import queries
 
-    ``at`` is the submission time; the therapist is reminded after ``feedback_overdue_days``.
-    """
-    return None
+    return queries.unanswered_patient_messages()
+
+
+def submissions_awaiting_feedback() -> Select[int, int, datetime | None]:
+    """Submitted exercises without therapist feedback; reminded after ``feedback_overdue_days``."""
+    from app.inbox import queries
+
+    return queries.submissions_awaiting_feedback()
 
 
 # Local time ----------------------------------------------------------------------------------

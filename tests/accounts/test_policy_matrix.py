@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from app.accounts.policy import Access, all_api_routes, guard_of
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.factories import World, build_world
+from tests.inbox.helpers import create_absence, create_message, create_snippet
+from tests.questionnaires.helpers import create_alert
 
 _ROUTES = sorted(
     {
@@ -84,11 +87,25 @@ def policy_denied(response: httpx.Response, is_api: bool, method: str) -> bool:
     return method == "GET" and redirected_to_login
 
 
-def fill_path(path: str, world: World) -> str:
+def fill_path(
+    path: str, world: World, *, alert_id: int = 0, rows: dict[str, int] | None = None
+) -> str:
+    rows = rows or {}
     samples = {
+        "alert_id": str(alert_id),
+        # Rows of world.enrollment / world.therapist, created by inbox_rows() when a path needs them.
+        "message_id": str(rows.get("message_id", 0)),
+        "snippet_id": str(rows.get("snippet_id", 0)),
+        "absence_id": str(rows.get("absence_id", 0)),
+        "code": "phq9",
         "enrollment_id": str(world.enrollment.id),
         "token": "no-such-invitation",
         "slug": "depression",
+        "program": "depression",
+        "module": "01-understanding-low-mood",
+        "exercise": "my-circle",
+        "change_id": "0",  # ids start at 1: owners get 422, callers who may not see the enrollment 404
+        "notification_id": "0",  # no such notification: everyone allowed gets 404
     }
 
     def value(match: re.Match[str]) -> str:
@@ -97,6 +114,25 @@ def fill_path(path: str, world: World) -> str:
         return samples[name]
 
     return re.sub(r"\{([^}]+)\}", value, path)
+
+
+async def inbox_rows(db, app, clock, world: World, path: str) -> dict[str, int]:
+    """A message in world.enrollment's thread, a private snippet and an upcoming absence of
+    world.therapist: those who may see world.enrollment own them, everyone else gets 404."""
+    rows: dict[str, int] = {}
+    if "{message_id}" in path:
+        message = await create_message(db, world.enrollment, world.therapist, app.state.cipher)
+        rows["message_id"] = message.id
+    if "{snippet_id}" in path:
+        snippet = await create_snippet(db, world.therapist, at=clock.now())
+        rows["snippet_id"] = snippet.id
+    if "{absence_id}" in path:
+        # Upcoming, so it does not yet let the colleague see world.therapist's patients.
+        absence = await create_absence(
+            db, world.therapist, world.other_therapist, starts_at=clock.now() + timedelta(days=1)
+        )
+        rows["absence_id"] = absence.id
+    return rows
 
 
 async def client_as(
@@ -161,9 +197,14 @@ async def test_route_answers_each_caller_as_the_policy_says(path, method, app, d
     guard = guard_of(route)
     assert guard is not None
     world = await build_world(db, clock.now())
-    url = fill_path(path, world)
+    alert_id = await create_alert(db, world.enrollment) if "{alert_id}" in path else 0
+    rows = await inbox_rows(db, app, clock, world, path)
+    url = fill_path(path, world, alert_id=alert_id, rows=rows)
     is_api = path.startswith("/api/") or path in ("/healthz", "/readyz")
-    object_scoped = "{enrollment_id}" in path
+    object_scoped = any(
+        f"{{{name}}}" in path
+        for name in ("enrollment_id", "alert_id", "message_id", "snippet_id", "absence_id")
+    )
     for caller in callers(world):
         client = await client_as(app, db, settings, clock, world, caller)
         kwargs = {}

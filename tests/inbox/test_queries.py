@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.inbox import queries
-from app.reminders import rules
 from tests.factories import build_world
 from tests.inbox.helpers import create_message, submitted_exercise_row
 from tests.reminders.helpers import plan, reminders
@@ -52,13 +51,10 @@ async def test_rows_for_unread_unanswered_and_unreviewed(db, clock, app):
     assert [(r.enrollment_id, r.item_id) for r in rows] == [(world.enrollment.id, waiting)]
 
 
-async def test_the_planner_turns_them_into_reminders(
-    db, database, settings, clock, app, monkeypatch
-):
+async def test_the_planner_turns_them_into_reminders(db, database, settings, clock, app):
     world = await build_world(db, clock.now())
     at = clock.now() + timedelta(hours=1)
     await create_message(db, world.enrollment, world.patient_user, app.state.cipher, at=at)
-    monkeypatch.setattr(rules, "unanswered_patient_messages", queries.unanswered_patient_messages)
     await plan(database, settings, at + timedelta(hours=40))  # 48 h promise - 8 h warning
     due = [r for r in await reminders(database, world.enrollment) if r.rule == "response_due"]
     assert {(r.audience, r.recipient_user_id) for r in due} == {("staff", world.therapist.id)}

@@ -521,10 +521,10 @@ class TestInboxBoundary:
             ExerciseResponse.submitted_at.label("at"),
         ).where(ExerciseResponse.status == "submitted")
 
-    async def test_stubs_plan_nothing_until_the_inbox_fills_them(self):
-        assert rules.unread_staff_messages() is None
-        assert rules.unanswered_patient_messages() is None
-        assert rules.submissions_awaiting_feedback() is None
+    async def test_item_rules_read_the_inbox(self):
+        assert rules.unread_staff_messages() is not None
+        assert rules.unanswered_patient_messages() is not None
+        assert rules.submissions_awaiting_feedback() is not None
 
     async def test_item_rules_fire_after_their_thresholds(
         self, db, database, settings, clock, monkeypatch
