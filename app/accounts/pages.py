@@ -10,9 +10,8 @@ from app.accounts.dependencies import AnyUser, MaybeUser, MidLogin, actor_for
 from app.accounts.models import Role
 from app.accounts.policy import AuthState, Principal
 from app.audit import service as audit
-from app.clinics import service as clinics_service
 from app.common.errors import AppError, Invalid, NotFound, TooManyRequests
-from app.deps import CipherDep, ClockDep, DbSession, SettingsDep, client_ip
+from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.templating import render
 from app.web.forms import form_data
 
@@ -118,23 +117,7 @@ async def two_factor_submit(
             {"error": "That code is not valid. Codes can be used only once."},
             status_code=401,
         )
-    await service.end_session(db, principal.session_id)
-    token, session = await service.create_session(
-        db,
-        user,
-        settings=settings,
-        now=now,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        mfa_verified=True,
-    )
-    await audit.record(
-        db,
-        actor_for(request, principal),
-        action="login_2fa",
-        resource_type="session",
-        resource_id=session.id,
-    )
+    token, _ = await flows.finish_second_factor(request, db, principal, user, now=now)
     response = RedirectResponse(HOME_FOR_ROLE[Role(user.role)], status_code=303)
     flows.set_session_cookie(response, token, settings)
     return response
@@ -206,31 +189,13 @@ async def invitation_submit(
             status_code=422,
         )
     try:
-        invitation, user = await service.accept_invitation(
-            db, token, password, settings=settings, now=now
+        user, session_token, _ = await flows.accept_invitation(
+            request, db, token, password, now=now
         )
     except Invalid as exc:
         return render(
             request, "invite.html", {**context, "errors": {"password": exc.detail}}, status_code=422
         )
-    await clinics_service.activate_after_invitation(db, invitation.enrollment_id, now=now)
-    session_token, _ = await service.create_session(
-        db,
-        user,
-        settings=settings,
-        now=now,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        mfa_verified=False,
-    )
-    await audit.record(
-        db,
-        actor_for(request, None),
-        action="accept_invitation",
-        resource_type="invitation",
-        resource_id=invitation.id,
-        clinic_id=user.clinic_id,
-    )
     status = flows.login_status(user, settings)
     target = "/account/2fa" if status == "mfa_setup_required" else HOME_FOR_ROLE[Role(user.role)]
     response = RedirectResponse(target, status_code=303)
@@ -333,7 +298,9 @@ async def two_factor_setup_submit(
         return RedirectResponse("/account/2fa", status_code=303)
     now = clock.now()
     try:
-        await service.confirm_totp_enrolment(db, user, data.get("code", ""), cipher=cipher, now=now)
+        token, _ = await flows.enable_second_factor(
+            request, db, principal, user, data.get("code", ""), cipher=cipher, now=now
+        )
     except Invalid as exc:
         if user.totp_secret_encrypted:
             secret = cipher.decrypt(user.totp_secret_encrypted)
@@ -350,23 +317,6 @@ async def two_factor_setup_submit(
             },
             status_code=422,
         )
-    await service.end_all_sessions(db, user.id)
-    token, _ = await service.create_session(
-        db,
-        user,
-        settings=settings,
-        now=now,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        mfa_verified=True,
-    )
-    await audit.record(
-        db,
-        actor_for(request, principal),
-        action="enable_2fa",
-        resource_type="user",
-        resource_id=user.id,
-    )
     response = RedirectResponse(HOME_FOR_ROLE[Role(user.role)], status_code=303)
     flows.set_session_cookie(response, token, settings)
     return response

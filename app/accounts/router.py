@@ -20,7 +20,7 @@ from app.audit import service as audit
 from app.clinics import service as clinics_service
 from app.common.errors import Invalid, NotAuthenticated, NotFound
 from app.common.openapi import ERRORS, with_errors
-from app.deps import CipherDep, ClockDep, DbSession, SettingsDep, client_ip
+from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 
 router = APIRouter(tags=["auth"])
 
@@ -78,23 +78,7 @@ async def verify_two_factor(
         raise NotAuthenticated(
             "That code is not valid. Codes can be used only once.", code="mfa_invalid"
         ).keep_writes()
-    await service.end_session(db, principal.session_id)
-    token, session = await service.create_session(
-        db,
-        user,
-        settings=settings,
-        now=now,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        mfa_verified=True,
-    )
-    await audit.record(
-        db,
-        actor_for(request, principal),
-        action="login_2fa",
-        resource_type="session",
-        resource_id=session.id,
-    )
+    token, session = await flows.finish_second_factor(request, db, principal, user, now=now)
     flows.set_session_cookie(response, token, settings)
     return LoginResponse(status="ok", csrf_token=session.csrf_token, role=user.role)
 
@@ -131,23 +115,8 @@ async def confirm_two_factor_setup(
             "Two-factor authentication is already on for this account.", code="mfa_already_enabled"
         )
     now = clock.now()
-    await service.confirm_totp_enrolment(db, user, body.code, cipher=cipher, now=now)
-    await service.end_all_sessions(db, user.id)
-    token, session = await service.create_session(
-        db,
-        user,
-        settings=settings,
-        now=now,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        mfa_verified=True,
-    )
-    await audit.record(
-        db,
-        actor_for(request, principal),
-        action="enable_2fa",
-        resource_type="user",
-        resource_id=user.id,
+    token, session = await flows.enable_second_factor(
+        request, db, principal, user, body.code, cipher=cipher, now=now
     )
     flows.set_session_cookie(response, token, settings)
     return LoginResponse(status="ok", csrf_token=session.csrf_token, role=user.role)
@@ -238,26 +207,8 @@ async def accept_invitation(
 ) -> LoginResponse:
     """Set a password from an invitation link and log straight in."""
     now = clock.now()
-    invitation, user = await service.accept_invitation(
-        db, token, body.password, settings=settings, now=now
-    )
-    await clinics_service.activate_after_invitation(db, invitation.enrollment_id, now=now)
-    session_token, session = await service.create_session(
-        db,
-        user,
-        settings=settings,
-        now=now,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        mfa_verified=False,
-    )
-    await audit.record(
-        db,
-        actor_for(request, None),
-        action="accept_invitation",
-        resource_type="invitation",
-        resource_id=invitation.id,
-        clinic_id=user.clinic_id,
+    user, session_token, session = await flows.accept_invitation(
+        request, db, token, body.password, now=now
     )
     flows.set_session_cookie(response, session_token, settings)
     return LoginResponse(
