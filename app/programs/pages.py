@@ -732,6 +732,23 @@ async def exercise_submit(
         _row_action(data, action)
     actor = actor_for(request, principal)
     now = clock.now()
+
+    async def again(state: ExerciseState, status_code: int) -> Response:
+        """The module page again with this exercise as typed and its problems shown."""
+        return await _reader(
+            request,
+            principal,
+            db,
+            enrollment=enrollment,
+            ref=ref,
+            cipher=cipher,
+            page=page_number,
+            now=now,
+            track=False,
+            states={exercise: state},
+            status_code=status_code,
+        )
+
     try:
         if action == "submit":
             outcome = await service.submit_exercise(
@@ -767,55 +784,19 @@ async def exercise_submit(
             version=exc.current.version if exc.current else 0,
             conflict=exc.current,
         )
-        return await _reader(
-            request,
-            principal,
-            db,
-            enrollment=enrollment,
-            ref=ref,
-            cipher=cipher,
-            page=page_number,
-            now=now,
-            track=False,
-            states={exercise: state},
-            status_code=409,
-        )
+        return await again(state, 409)
     except AppError as exc:
         if exc.code not in ("enrollment_ended", "too_long"):
             raise
         state = ExerciseState(data=data, errors={"": exc.detail}, version=version)
-        return await _reader(
-            request,
-            principal,
-            db,
-            enrollment=enrollment,
-            ref=ref,
-            cipher=cipher,
-            page=page_number,
-            now=now,
-            track=False,
-            states={exercise: state},
-            status_code=exc.status_code,
-        )
+        return await again(state, exc.status_code)
     if outcome.errors:
         state = ExerciseState(
             data=data,
             errors=error_map(outcome.errors),
             version=outcome.response.version if outcome.response else version,
         )
-        return await _reader(
-            request,
-            principal,
-            db,
-            enrollment=enrollment,
-            ref=ref,
-            cipher=cipher,
-            page=page_number,
-            now=now,
-            track=False,
-            states={exercise: state},
-            status_code=422,
-        )
+        return await again(state, 422)
     flag = "submitted" if action == "submit" else "saved"
     query = f"?page={page_number}&{flag}={quote(exercise)}#x-{exercise}"
     target = f"/patient/modules/{quote(program)}/{quote(module)}{query}"

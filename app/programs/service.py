@@ -798,6 +798,35 @@ async def _store(
     return existing
 
 
+async def _store_draft(
+    db: AsyncSession,
+    existing: ExerciseResponse | None,
+    enrollment: Enrollment,
+    item: PathItem,
+    spec: ExerciseSpec,
+    data: dict[str, Any],
+    *,
+    version: int,
+    cipher: FieldCipher,
+    now: datetime,
+) -> ExerciseResponse:
+    """Keep what was typed as a draft; a previous submission time stays on record."""
+    return await _store(
+        db,
+        existing,
+        enrollment=enrollment,
+        item=item,
+        spec=spec,
+        data=data,
+        status="draft",
+        derived=None,
+        seen_version=version,
+        submitted_at=existing.submitted_at if existing else None,
+        cipher=cipher,
+        now=now,
+    )
+
+
 async def _writable_exercise(
     db: AsyncSession,
     enrollment: Enrollment,
@@ -875,19 +904,8 @@ async def save_draft(
     existing = await _response_row(db, enrollment.id, item.program, item.key, spec.id)
     resource = f"{item.ref}/{spec.id}"
     try:
-        row = await _store(
-            db,
-            existing,
-            enrollment=enrollment,
-            item=item,
-            spec=spec,
-            data=clean,
-            status="draft",
-            derived=None,
-            seen_version=version,
-            submitted_at=existing.submitted_at if existing else None,
-            cipher=cipher,
-            now=now,
+        row = await _store_draft(
+            db, existing, enrollment, item, spec, clean, version=version, cipher=cipher, now=now
         )
     except StaleDraft:
         await _audit(
@@ -1000,19 +1018,8 @@ async def _submit(
         row = existing
         if sent:
             clean, _ = _clean_draft(spec, data)
-            row = await _store(
-                db,
-                existing,
-                enrollment=enrollment,
-                item=item,
-                spec=spec,
-                data=clean,
-                status="draft",
-                derived=None,
-                seen_version=version,
-                submitted_at=existing.submitted_at if existing else None,
-                cipher=cipher,
-                now=now,
+            row = await _store_draft(
+                db, existing, enrollment, item, spec, clean, version=version, cipher=cipher, now=now
             )
         await _audit(
             db,
