@@ -15,17 +15,17 @@ from app.db import get_db
 DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_cipher(request: Request) -> FieldCipher:
+async def get_cipher(request: Request) -> FieldCipher:
     cipher: FieldCipher = request.app.state.cipher
     return cipher
 

@@ -1,7 +1,11 @@
-"""Where one request's time goes: cProfile over N in-process requests, after a warm-up.
+"""Where one request's time goes: cProfile (or pyinstrument) over N in-process requests.
 
     .venv/bin/python -m benchmarks.profile_request /api/v1/enrollments/3/adherence \
-        [--as u3@bench.invalid] [-n 300] [--sort tottime]
+        [--as u3@bench.invalid] [-n 300] [--sort tottime] [--pyinstrument]
+
+cProfile counts every resumption of a coroutine as a call; ``--pyinstrument`` (the ``dev``
+extra) samples the wall clock instead and prints the call tree. For the served process
+under ``wrk``, sample it with ``py-spy record --pid <uvicorn pid> -f raw`` (also in ``dev``).
 
 Runs against the database ``benchmarks/run.py`` leaves behind (``<TUKI_BENCH_DATABASE_URL>_run``,
 whose admin and first therapists have the bench password), through the real app over ASGI,
@@ -32,6 +36,7 @@ async def main() -> None:
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--pyinstrument", action="store_true", help="sample with pyinstrument")
     args = parser.parse_args()
     url = (
         os.environ.get(
@@ -55,16 +60,30 @@ async def main() -> None:
         r.raise_for_status()
         for _ in range(20):
             (await client.get(args.path)).raise_for_status()
-        profile = cProfile.Profile()
-        t0 = time.perf_counter()
-        profile.enable()
-        for _ in range(args.n):
-            await client.get(args.path)
-        profile.disable()
-        elapsed = time.perf_counter() - t0
+        if args.pyinstrument:
+            from pyinstrument import Profiler
+
+            sampler = Profiler(interval=0.0005)
+            t0 = time.perf_counter()
+            sampler.start()
+            for _ in range(args.n):
+                await client.get(args.path)
+            sampler.stop()
+            elapsed = time.perf_counter() - t0
+        else:
+            profile = cProfile.Profile()
+            t0 = time.perf_counter()
+            profile.enable()
+            for _ in range(args.n):
+                await client.get(args.path)
+            profile.disable()
+            elapsed = time.perf_counter() - t0
     await database.dispose()
     print(f"{args.n} requests in {elapsed:.2f} s: {elapsed / args.n * 1000:.2f} ms each")
-    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+    if args.pyinstrument:
+        print(sampler.output_text(color=False, unicode=False))
+    else:
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":

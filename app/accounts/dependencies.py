@@ -50,6 +50,10 @@ async def load_principal(request: Request) -> Principal | None:
         found = await service.resolve_session(db, token, settings=settings, now=now)
         if found is not None:
             session, user = found
+            # The session's identity map holds rows weakly: keeping the user for the
+            # request lets later ``db.get(User, …)`` (the locale, the account) answer
+            # without another query.
+            request.state.user = user
             patient_id = None
             crisis = None
             covering_for: frozenset[int] = frozenset()

@@ -26,6 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.reminders.sql import epoch_seconds
 
 __all__ = [
+    "business_seconds",
     "epoch_seconds",
     "json_list_has",
     "lock_for_rebuild",
@@ -120,8 +121,13 @@ def _business_clock_py(epoch: int, offset_seconds: int) -> int:
     return (shifted // WEEK) * _WORK_WEEK + min(shifted % WEEK, _WORK_WEEK)
 
 
+def business_seconds(start: int, end: int, *, offset_seconds: int = 0) -> int:
+    """The Python twin of :func:`working_seconds`, over epoch seconds."""
+    return _business_clock_py(end, offset_seconds) - _business_clock_py(start, offset_seconds)
+
+
 def working_seconds_between(start: datetime, end: datetime, *, offset_seconds: int = 0) -> int:
     """The Python twin of :func:`working_seconds`, for tests and single values."""
-    return _business_clock_py(int(end.timestamp()), offset_seconds) - _business_clock_py(
-        int(start.timestamp()), offset_seconds
+    return business_seconds(
+        int(start.timestamp()), int(end.timestamp()), offset_seconds=offset_seconds
     )

@@ -249,3 +249,32 @@ async def test_report_statement_count_does_not_grow(client, db, clock, engine, p
         assert r.status_code == 200
         counts.append(log_.count)
     assert counts[0] == counts[1], counts
+
+
+async def test_reply_medians_per_group_and_for_the_cohort(client, db, clock, engine):
+    """Both medians come from one statement: depression waits 0.5 and 1 working day
+    (median 0.75), anxiety 2 days (median 2); the cohort's three waits have median 1."""
+    monday = at(2026, 3, 2, 8)
+    clinic = await create_clinic(db, monday)
+    clinic.timezone = "UTC"
+    admin = await create_user(db, clinic, Role.ADMIN, monday)
+    therapist = await create_user(db, clinic, Role.THERAPIST, monday)
+    depression = (await create_enrollment(db, clinic, therapist, monday))[2]
+    anxiety = (await create_enrollment(db, clinic, therapist, monday, program="gad"))[2]
+    thursday = monday + 3 * DAY
+    for enrollment, asked, waited in (
+        (depression, monday, DAY / 2),
+        (depression, thursday, DAY),
+        (anxiety, monday, 2 * DAY),
+    ):
+        await message(db, enrollment, asked, role="patient")
+        await message(db, enrollment, asked + waited, role="therapist")
+    await db.commit()
+    clock._now = monday + 10 * DAY
+    await login(client, admin.email)
+    with count_statements(engine) as sent:
+        body = (await client.get("/api/v1/reports/adherence")).json()
+    medians = {g["key"]: (g["replies"], g["median_reply_working_days"]) for g in body["groups"]}
+    assert medians == {"depression": (2, 0.75), "gad": (1, 2.0)}
+    assert (body["cohort"]["replies"], body["cohort"]["median_reply_working_days"]) == (3, 1.0)
+    assert sum("support_wait" in s for s in sent.statements) == 1

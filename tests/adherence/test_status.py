@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import delete, func, insert, select, update
 
+from app.adherence import status as rules
+from app.adherence.models import AdherenceThreshold, EnrollmentRollup
 from app.adherence.service import EventKind
-from app.clinics.models import EnrollmentStatus
+from app.clinics.models import Enrollment, EnrollmentStatus
+from app.programs.models import ModuleProgress
 from tests.adherence.helpers import log
 from tests.factories import build_world, login
+from tests.perf.seed import add_caseload
 
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
@@ -145,3 +151,126 @@ async def test_thresholds_must_increase(client, db, clock, world):
     )
     assert r.status_code == 422
     assert "longer than the one before" in r.text
+
+
+async def _mixed_enrollments(db, app, world, now: datetime, count: int) -> list[int]:
+    """``count`` enrollments spread over every state the rules distinguish: each enrollment
+    status, started or not, paused or closed with and without a date, no rollup or one with
+    any activity age and any number of modules done, paths laid out, shortened or not."""
+    rng = random.Random(8)
+    ids = await add_caseload(
+        db, world.clinic, world.therapist, now, count, cipher=app.state.cipher, events_each=1
+    )
+    programs = sorted(app.state.library.programs)
+    statuses = [s.value for s in EnrollmentStatus]
+    for i, eid in enumerate(ids):
+        created = now - timedelta(days=rng.randint(0, 120), seconds=rng.randint(0, 86_399))
+        activated = None if i % 7 == 0 else created + timedelta(hours=rng.randint(0, 72))
+        await db.execute(
+            update(Enrollment)
+            .where(Enrollment.id == eid)
+            .values(
+                program=programs[i % len(programs)],
+                status=statuses[i % len(statuses)],
+                created_at=created,
+                activated_at=activated,
+                status_changed_at=(
+                    None if i % 5 == 0 else created + timedelta(days=rng.randint(0, 60))
+                ),
+                ended_at=None if i % 3 == 0 else created + timedelta(days=rng.randint(0, 90)),
+            )
+        )
+        if i % 6 == 0:
+            await db.execute(delete(EnrollmentRollup).where(EnrollmentRollup.enrollment_id == eid))
+            continue
+        last = None if i % 4 == 0 else now - timedelta(seconds=rng.randint(0, 40 * 86_400))
+        await db.execute(
+            update(EnrollmentRollup)
+            .where(EnrollmentRollup.enrollment_id == eid)
+            .values(last_activity_at=last, modules_completed=rng.randint(0, 12))
+        )
+        on_path = rng.choice((0, 0, 3, 8))
+        if on_path:
+            await db.execute(
+                insert(ModuleProgress),
+                [
+                    {
+                        "enrollment_id": eid,
+                        "program": programs[i % len(programs)],
+                        "module_key": f"m{n}",
+                        "position": n,
+                        "hidden_at": now if n % 4 == 3 else None,
+                    }
+                    for n in range(on_path)
+                ],
+            )
+    await db.flush()
+    db.expire_all()
+    return ids
+
+
+@pytest.mark.parametrize("clinic_thresholds", [False, True], ids=["settings", "clinic"])
+async def test_python_status_agrees_with_the_sql_status(
+    db, app, clock, settings, clinic_thresholds
+):
+    """:func:`status.classify` (one enrollment, in Python) and the SQL expression (lists)
+    give the same status, module total and idle time for every enrollment, at moments on
+    and around the thresholds, with the cached (bound "now") and the one-off expression."""
+    now = clock.now()
+    world = await build_world(db, now - timedelta(days=130))
+    clinic_id = world.clinic.id
+    ids = await _mixed_enrollments(db, app, world, now, 84)
+    if clinic_thresholds:
+        db.add(
+            AdherenceThreshold(
+                clinic_id=clinic_id,
+                falling_behind_days=3,
+                inactive_days=9,
+                dropout_days=20,
+                pace_slack_modules=0,
+                updated_at=now,
+            )
+        )
+        await db.flush()
+    library = app.state.library
+    stored = await db.get(AdherenceThreshold, clinic_id)
+    thresholds = rules.thresholds_of(stored) if stored else rules.default_thresholds(settings)
+    on_path = (
+        select(func.count())
+        .where(ModuleProgress.enrollment_id == Enrollment.id, ModuleProgress.hidden_at.is_(None))
+        .correlate(Enrollment)
+        .scalar_subquery()
+    )
+    seen: set[str] = set()
+    for moment in (now, now + timedelta(days=7), now + timedelta(days=14, seconds=-1)):
+        cached = rules.cached_columns(settings, library)
+        one_off = rules.columns(settings, library, moment)
+        for cols, params in ((cached, rules.now_params(moment)), (one_off, {})):
+            stmt = rules.with_rollup(
+                select(
+                    Enrollment,
+                    EnrollmentRollup,
+                    on_path.label("on_path"),
+                    cols.status,
+                    cols.modules_total,
+                    cols.idle_seconds,
+                ).select_from(Enrollment)
+            ).where(Enrollment.id.in_(ids))
+            rows = (await db.execute(stmt, params)).all()
+            assert len(rows) == len(ids)
+            for enrollment, rollup, path, sql_status, sql_total, sql_idle in rows:
+                got = rules.classify(
+                    enrollment=enrollment,
+                    rollup=rollup,
+                    thresholds=thresholds,
+                    modules_on_path=int(path or 0),
+                    library=library,
+                    now=moment,
+                )
+                assert (got.status.value, got.modules_total, got.idle_seconds) == (
+                    sql_status,
+                    int(sql_total),
+                    int(sql_idle),
+                ), (enrollment.id, enrollment.status, moment)
+                seen.add(sql_status)
+    assert seen == {s.value for s in rules.AdherenceStatus}, seen
