@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TUKI_ENV ?= demo
 
-.PHONY: run test install install-test lint typecheck migrate demo bench clean
+.PHONY: run test install install-test lint typecheck migrate demo bench screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ bench: install-test
 
 clean:
 	rm -rf $(VENV) var
+
+# Refresh docs/screenshots (the README's pictures) from the demo clinic in Chromium.
+screenshots: install-test
+	TUKI_ENV=test TUKI_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e/test_screenshots.py -q

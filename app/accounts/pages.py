@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -14,6 +16,8 @@ from app.common.errors import AppError, Invalid, NotFound, TooManyRequests
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.templating import render
 from app.web.forms import form_data
+from app.web.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, translate
+from app.web.i18n import gettext as _
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,10 +61,13 @@ async def login_submit(
     if principal is not None:
         await service.end_session(db, principal.session_id)
     try:
-        user, token, _ = await flows.password_login(request, db, email, password)
+        user, token, _session = await flows.password_login(request, db, email, password)
     except TooManyRequests as exc:
         locked = render(
-            request, "login.html", {"form": {"email": email}, "error": exc.detail}, status_code=429
+            request,
+            "login.html",
+            {"form": {"email": email}, "error": translate(exc.detail)},
+            status_code=429,
         )
         locked.headers.update(exc.headers)
         return locked
@@ -68,23 +75,31 @@ async def login_submit(
         return render(
             request,
             "login.html",
-            {"form": {"email": email, "next": data.get("next", "")}, "error": exc.detail},
+            {
+                "form": {"email": email, "next": data.get("next", "")},
+                "error": translate(exc.detail),
+            },
             status_code=401,
         )
     status = flows.login_status(user, settings)
+    next_page = _safe_next(data.get("next"))
     target = {"mfa_required": "/login/2fa", "mfa_setup_required": "/account/2fa"}.get(status)
+    if target == "/login/2fa" and next_page:
+        target = f"/login/2fa?{urlencode({'next': next_page})}"
     if target is None:
-        target = _safe_next(data.get("next")) or HOME_FOR_ROLE[Role(user.role)]
+        target = next_page or HOME_FOR_ROLE[Role(user.role)]
     response = RedirectResponse(target, status_code=303)
     flows.set_session_cookie(response, token, settings)
     return response
 
 
 @router.get("/login/2fa")
-async def two_factor_page(request: Request, principal: MidLogin) -> Response:
+async def two_factor_page(
+    request: Request, principal: MidLogin, next: str | None = None
+) -> Response:
     if principal.auth_state is not AuthState.MFA_PENDING:
         return RedirectResponse(_home(principal), status_code=303)
-    return render(request, "login_2fa.html")
+    return render(request, "login_2fa.html", {"next": _safe_next(next) or ""})
 
 
 @router.post("/login/2fa")
@@ -99,7 +114,7 @@ async def two_factor_submit(
     data = await form_data(request)
     user = await service.get_user(db, principal.user_id)
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     now = clock.now()
     if not await service.verify_second_factor(
         db, user, data.get("code", ""), cipher=cipher, now=now
@@ -114,11 +129,15 @@ async def two_factor_submit(
         return render(
             request,
             "login_2fa.html",
-            {"error": "That code is not valid. Codes can be used only once."},
+            {
+                "next": _safe_next(data.get("next")) or "",
+                "error": _("That code is not valid. Codes can be used only once."),
+            },
             status_code=401,
         )
-    token, _ = await flows.finish_second_factor(request, db, principal, user, now=now)
-    response = RedirectResponse(HOME_FOR_ROLE[Role(user.role)], status_code=303)
+    token, _session = await flows.finish_second_factor(request, db, principal, user, now=now)
+    target = _safe_next(data.get("next")) or HOME_FOR_ROLE[Role(user.role)]
+    response = RedirectResponse(target, status_code=303)
     flows.set_session_cookie(response, token, settings)
     return response
 
@@ -150,10 +169,15 @@ async def invitation_page(
     clock: ClockDep,
 ) -> Response:
     try:
-        _, user = await service.usable_invitation(db, token, settings=settings, now=clock.now())
+        _invitation, user = await service.usable_invitation(
+            db, token, settings=settings, now=clock.now()
+        )
     except AppError as exc:
         return render(
-            request, "invite_invalid.html", {"message": exc.detail}, status_code=exc.status_code
+            request,
+            "invite_invalid.html",
+            {"message": translate(exc.detail)},
+            status_code=exc.status_code,
         )
     return render(
         request,
@@ -175,26 +199,32 @@ async def invitation_submit(
     password, confirm = data.get("password", ""), data.get("password_confirm", "")
     now = clock.now()
     try:
-        _, user = await service.usable_invitation(db, token, settings=settings, now=now)
+        _invitation, user = await service.usable_invitation(db, token, settings=settings, now=now)
     except AppError as exc:
         return render(
-            request, "invite_invalid.html", {"message": exc.detail}, status_code=exc.status_code
+            request,
+            "invite_invalid.html",
+            {"message": translate(exc.detail)},
+            status_code=exc.status_code,
         )
     context = {"token": token, "invitee": user, "min_length": settings.password_min_length}
     if password != confirm:
         return render(
             request,
             "invite.html",
-            {**context, "errors": {"password_confirm": "The two passwords are not the same."}},
+            {**context, "errors": {"password_confirm": _("The two passwords are not the same.")}},
             status_code=422,
         )
     try:
-        user, session_token, _ = await flows.accept_invitation(
+        user, session_token, _session = await flows.accept_invitation(
             request, db, token, password, now=now
         )
     except Invalid as exc:
         return render(
-            request, "invite.html", {**context, "errors": {"password": exc.detail}}, status_code=422
+            request,
+            "invite.html",
+            {**context, "errors": {"password": translate(exc.detail)}},
+            status_code=422,
         )
     status = flows.login_status(user, settings)
     target = "/account/2fa" if status == "mfa_setup_required" else HOME_FOR_ROLE[Role(user.role)]
@@ -206,7 +236,37 @@ async def invitation_submit(
 @router.get("/account")
 async def account_page(request: Request, principal: AnyUser, db: DbSession) -> Response:
     user = await service.get_user(db, principal.user_id)
-    return render(request, "account.html", {"user": user})
+    return render(request, "account.html", {"user": user, "language_names": LANGUAGE_NAMES})
+
+
+@router.post("/account/language")
+async def account_language_submit(request: Request, principal: AnyUser, db: DbSession) -> Response:
+    """Save the interface language; empty means "follow the browser" (stored as NULL)."""
+    data = await form_data(request)
+    user = await service.get_user(db, principal.user_id)
+    if user is None:
+        raise NotFound(_("User not found."))
+    choice = data.get("language", "").strip()
+    if choice and choice not in SUPPORTED_LOCALES:
+        return render(
+            request,
+            "account.html",
+            {
+                "user": user,
+                "language_names": LANGUAGE_NAMES,
+                "errors": {"language": _("Choose one of the languages shown.")},
+            },
+            status_code=422,
+        )
+    user.language = choice or None
+    await audit.record(
+        db,
+        actor_for(request, principal),
+        action="update",
+        resource_type="user",
+        resource_id=user.id,
+    )
+    return RedirectResponse("/account?language=saved", status_code=303)
 
 
 @router.post("/account/password")
@@ -216,14 +276,15 @@ async def account_password_submit(
     data = await form_data(request)
     user = await service.get_user(db, principal.user_id)
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     if data.get("new_password") != data.get("new_password_confirm"):
         return render(
             request,
             "account.html",
             {
                 "user": user,
-                "errors": {"new_password_confirm": "The two new passwords are not the same."},
+                "language_names": LANGUAGE_NAMES,
+                "errors": {"new_password_confirm": _("The two new passwords are not the same.")},
             },
             status_code=422,
         )
@@ -240,7 +301,11 @@ async def account_password_submit(
         return render(
             request,
             "account.html",
-            {"user": user, "errors": {exc.field or "form": exc.detail}},
+            {
+                "user": user,
+                "language_names": LANGUAGE_NAMES,
+                "errors": {exc.field or "form": translate(exc.detail)},
+            },
             status_code=422,
         )
     await audit.record(
@@ -261,7 +326,7 @@ async def two_factor_setup_page(
 ) -> Response:
     user = await service.get_user(db, principal.user_id)
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     if user.totp_enabled_at is not None:
         return render(request, "account_2fa.html", {"enabled": True})
     if user.totp_secret_encrypted:
@@ -293,12 +358,12 @@ async def two_factor_setup_submit(
     data = await form_data(request)
     user = await service.get_user(db, principal.user_id)
     if user is None:
-        raise NotFound("User not found.")
+        raise NotFound(_("User not found."))
     if user.totp_enabled_at is not None:
         return RedirectResponse("/account/2fa", status_code=303)
     now = clock.now()
     try:
-        token, _ = await flows.enable_second_factor(
+        token, _session = await flows.enable_second_factor(
             request, db, principal, user, data.get("code", ""), cipher=cipher, now=now
         )
     except Invalid as exc:
@@ -313,7 +378,7 @@ async def two_factor_setup_submit(
                 "enabled": False,
                 "secret": secret,
                 "qr": totp.qr_svg_data_uri(totp.provisioning_uri(secret, user.email)),
-                "errors": {"code": exc.detail},
+                "errors": {"code": translate(exc.detail)},
             },
             status_code=422,
         )

@@ -14,6 +14,7 @@ from html import escape
 from markupsafe import Markup
 
 from app.content.schemas import Instrument
+from app.web.i18n import gettext as _
 
 # Light to dark: from the mildest band to the most severe (colour is never the only cue:
 # each band is labelled beside the chart).
@@ -66,7 +67,9 @@ class Svg:
 def sparkline(values: Sequence[int], *, low: int, high: int, label: str, chart_id: str) -> Markup:
     """A 100 by 24 trend line of questionnaire totals; the description lists them."""
     description = (
-        f"{label}: " + ", ".join(str(v) for v in values) if values else f"{label}: no answers yet"
+        f"{label}: " + ", ".join(str(v) for v in values)
+        if values
+        else _("%(label)s: no answers yet", label=label)
     )
     svg = Svg(
         100, 24, label, description, css_class="sparkline", chart_id=chart_id, fixed_size=True
@@ -109,13 +112,16 @@ def score_chart(instrument: Instrument, points: Sequence[ScorePoint], *, chart_i
     def y(value: float) -> float:
         return top + plot_h * (1 - (value - lo) / span)
 
-    bands = ", ".join(f"{b.label} {b.min} to {b.max}" for b in instrument.bands)
-    values = ", ".join(f"{p.label} {p.total}" for p in points) or "no answers yet"
+    bands = ", ".join(
+        _("%(band)s %(low)s to %(high)s", band=b.label, low=b.min, high=b.max)
+        for b in instrument.bands
+    )
+    values = ", ".join(f"{p.label} {p.total}" for p in points) or _("no answers yet")
     svg = Svg(
         width,
         height,
-        f"{instrument.title}: totals over time",
-        f"Severity bands: {bands}. Answers: {values}.",
+        _("%(title)s: totals over time", title=instrument.title),
+        _("Severity bands: %(bands)s. Answers: %(values)s.", bands=bands, values=values),
         chart_id=chart_id,
     )
     for i, band in enumerate(instrument.bands):
@@ -228,7 +234,7 @@ def survival_chart(points: Sequence[tuple[int, float]], *, title: str, chart_id:
         )
     svg.add(
         "text",
-        "weeks since start",
+        _("weeks since start"),
         x=left + plot_w / 2,
         y=height - 6,
         text_anchor="middle",
@@ -243,7 +249,7 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, chart_id: str) -
     left, right, top, bottom = 48, 16, 16, 40
     plot_w = width - left - right
     plot_h = height - top - bottom
-    description = "; ".join(f"{label}: {round(v * 100)} %" for label, v in bars) or "no data"
+    description = "; ".join(f"{label}: {round(v * 100)} %" for label, v in bars) or _("no data")
     svg = Svg(width, height, title, description, chart_id=chart_id)
     slot = plot_w / max(1, len(bars))
     for share in (0.0, 0.5, 1.0):

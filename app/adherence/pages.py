@@ -24,8 +24,11 @@ from app.content.service import library_of
 from app.deps import ClockDep, DbSession, SettingsDep
 from app.programs.catalogue import PROGRAMS, program_title
 from app.questionnaires import service as questionnaires
+from app.questionnaires.pages import score_point_label
 from app.templating import render
 from app.web.forms import form_data, validate
+from app.web.i18n import N_, translate
+from app.web.i18n import gettext as _
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,7 +77,7 @@ async def caseload_page(
                 row.scores,
                 low=spec.scoring.min,
                 high=spec.scoring.max,
-                label=f"{spec.title} totals, oldest first",
+                label=_("%(title)s totals, oldest first", title=spec.title),
                 chart_id=f"spark-{row.enrollment_id}",
             )
         rows.append({"row": row, "trend": trend, "instrument_title": spec.title if spec else None})
@@ -94,52 +97,65 @@ async def caseload_page(
 
 
 EVENT_TEXT = {
-    "login": "Logged in",
-    "invitation_accepted": "Accepted the invitation and started",
-    "module_opened": "Opened a module",
-    "page_viewed": "Read a page",
-    "exercise_saved": "Saved an exercise draft",
-    "exercise_submitted": "Submitted an exercise",
-    "module_completed": "Completed a module",
-    "questionnaire_completed": "Completed a questionnaire",
-    "message_sent": "Sent a message",
-    "message_read": "Read a message",
-    "feedback_read": "Read feedback",
-    "reminder_sent": "Reminder sent",
-    "reminder_opened": "Opened a reminder",
-    "alert_raised": "Risk alert raised",
-    "status_changed": "Treatment status changed",
+    "login": N_("Logged in"),
+    "invitation_accepted": N_("Accepted the invitation and started"),
+    "module_opened": N_("Opened a module"),
+    "page_viewed": N_("Read a page"),
+    "exercise_saved": N_("Saved an exercise draft"),
+    "exercise_submitted": N_("Submitted an exercise"),
+    "module_completed": N_("Completed a module"),
+    "questionnaire_completed": N_("Completed a questionnaire"),
+    "message_sent": N_("Sent a message"),
+    "message_read": N_("Read a message"),
+    "feedback_read": N_("Read feedback"),
+    "reminder_sent": N_("Reminder sent"),
+    "reminder_opened": N_("Opened a reminder"),
+    "alert_raised": N_("Risk alert raised"),
+    "status_changed": N_("Treatment status changed"),
 }
+
+
+def _words(value: object) -> str:
+    """A stored code ("emotion_regulation") as words, in the reader's language when known."""
+    return translate(str(value).replace("_", " "))
 
 
 def _describe(event: Any, library: Any, program: str) -> str:
     """Plain words for one event, naming modules and questionnaires by their titles."""
     detail = event.detail or {}
-    text: str = EVENT_TEXT.get(event.kind) or str(event.kind).replace("_", " ").capitalize()
+    known = EVENT_TEXT.get(event.kind)
+    text: str = _(known) if known else str(event.kind).replace("_", " ").capitalize()
     if event.kind == "message_sent":
-        who = "Therapist" if event.actor_role == "therapist" else "Patient"
-        text = f"{who} sent a message" + (" (feedback)" if detail.get("anchored") else "")
+        therapist = event.actor_role == "therapist"
+        if detail.get("anchored"):
+            text = (
+                _("Therapist sent a message (feedback)")
+                if therapist
+                else _("Patient sent a message (feedback)")
+            )
+        else:
+            text = _("Therapist sent a message") if therapist else _("Patient sent a message")
         if detail.get("functions"):
-            text += ": " + ", ".join(str(f).replace("_", " ") for f in detail["functions"])
+            text += ": " + ", ".join(_words(f) for f in detail["functions"])
         return text
     ref = detail.get("module")
     if isinstance(ref, str):
-        source, _, key = ref.rpartition(":")
+        source, _sep, key = ref.rpartition(":")
         spec = library.programs.get(source or program)
         module = spec.modules.get(key) if spec is not None else None
         text += f": {module.title if module else ref}"
         if isinstance(detail.get("page"), int):
-            text += f", page {detail['page']}"
+            text += ", " + _("page %(page)s", page=detail["page"])
     instrument = detail.get("instrument")
     if isinstance(instrument, str):
         spec = library.instruments.get(instrument)
         text += f": {spec.title if spec else instrument}"
     if event.kind == "status_changed" and detail.get("to"):
-        text += f" to {detail['to']}"
+        text = _("%(event)s to %(status)s", event=text, status=_words(detail["to"]))
     if event.kind in ("reminder_sent", "reminder_opened") and detail.get("rule"):
-        text += f" ({str(detail['rule']).replace('_', ' ')}, {detail.get('channel', '')})"
+        text += f" ({_words(detail['rule'])}, {_words(detail.get('channel', ''))})"
     if event.kind == "alert_raised" and detail.get("level"):
-        text += f" ({detail['level']}, {detail.get('source', '')})"
+        text += f" ({_words(detail['level'])}, {_words(detail.get('source', ''))})"
     return text
 
 
@@ -172,7 +188,7 @@ async def timeline_page(
         spec = library.instruments.get(code)
         if spec is None:
             continue
-        chart_points = [charts.ScorePoint(questionnaires.point_label(p), p.total) for p in points]
+        chart_points = [charts.ScorePoint(score_point_label(p), p.total) for p in points]
         score_charts.append(
             {
                 "title": spec.title,
@@ -239,8 +255,10 @@ class ThresholdForm(BaseModel):
     def _increasing(self) -> ThresholdForm:
         if not self.falling_behind_days < self.inactive_days < self.dropout_days:
             raise ValueError(
-                "Each threshold must be longer than the one before: "
-                "falling behind < inactive < dropped out."
+                _(
+                    "Each threshold must be longer than the one before: "
+                    "falling behind < inactive < dropped out."
+                )
             )
         return self
 
@@ -267,7 +285,9 @@ async def _report_page(
     except ValidationError as exc:
         parsed = None
         for err in exc.errors():
-            errors.setdefault(str(err["loc"][0]) if err["loc"] else "form", "Enter a valid value.")
+            errors.setdefault(
+                str(err["loc"][0]) if err["loc"] else "form", _("Enter a valid value.")
+            )
     if parsed is not None:
         try:
             report = await reports.clinic_report(
@@ -286,7 +306,7 @@ async def _report_page(
                 now=clock.now(),
             )
         except AppError as exc:
-            errors[getattr(exc, "field", None) or "form"] = exc.detail
+            errors[getattr(exc, "field", None) or "form"] = translate(exc.detail)
     context: dict[str, Any] = {
         "report": report,
         "filters": {k: query.get(k, "") for k in ReportQuery.model_fields},
@@ -307,12 +327,12 @@ async def _report_page(
     if report is not None:
         context["retention_svg"] = charts.bar_chart(
             [(f"M{p.module}", p.share) for p in report.cohort.retention],
-            title="Share of started patients who completed each module",
+            title=_("Share of started patients who completed each module"),
             chart_id="retention",
         )
         context["survival_svg"] = charts.survival_chart(
             [(p.week, p.share_active) for p in report.cohort.survival],
-            title="Share still in treatment (not dropped out) by week",
+            title=_("Share still in treatment (not dropped out) by week"),
             chart_id="survival",
         )
     if errors and status_code == 200:
@@ -353,7 +373,7 @@ async def thresholds_submit(
             clock,
             query={},
             threshold_form=data,
-            threshold_errors=errors or {"form": "Check the thresholds."},
+            threshold_errors=errors or {"form": _("Check the thresholds.")},
             status_code=422,
         )
     await save_thresholds(

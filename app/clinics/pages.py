@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.accounts.dependencies import AdminUser, PatientUser, TherapistUser, actor_for
 from app.accounts.policy import Principal
 from app.clinics import service
+from app.clinics.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN
 from app.clinics.schemas import (
     ClinicCrisisUpdate,
     EnrollmentCreate,
@@ -23,6 +24,8 @@ from app.programs.catalogue import PROGRAMS, program_title
 from app.programs.pages import dashboard as patient_dashboard
 from app.templating import render
 from app.web.forms import form_data, validate
+from app.web.i18n import gettext as _
+from app.web.i18n import translate
 
 router = APIRouter(include_in_schema=False)
 
@@ -138,14 +141,14 @@ async def enroll_submit(
             principal,
             db,
             form=data,
-            errors={field: exc.detail},
+            errors={field: translate(exc.detail)},
             status_code=exc.status_code,
         )
     return render(
         request,
         "admin/invitation.html",
         {
-            "title": "Patient enrolled",
+            "title": _("Patient enrolled"),
             "who": body.full_name,
             "program_title": program_title(body.program),
             "invitation_url": service.invitation_url(settings, token),
@@ -174,13 +177,13 @@ async def therapist_submit(
                 now=clock.now(),
             )
         except AppError as exc:
-            errors = {"email" if exc.code == "email_taken" else "form": exc.detail}
+            errors = {"email" if exc.code == "email_taken" else "form": translate(exc.detail)}
         else:
             return render(
                 request,
                 "admin/invitation.html",
                 {
-                    "title": "Therapist account created",
+                    "title": _("Therapist account created"),
                     "who": user.full_name,
                     "program_title": None,
                     "invitation_url": service.invitation_url(settings, token),
@@ -254,7 +257,7 @@ async def enrollment_update_submit(
             principal,
             db,
             enrollment_id,
-            errors={getattr(exc, "field", None) or "form": exc.detail},
+            errors={getattr(exc, "field", None) or "form": translate(exc.detail)},
             status_code=exc.status_code,
         )
     return RedirectResponse(f"/admin/enrollments/{enrollment_id}?saved=1", status_code=303)
@@ -280,7 +283,7 @@ async def resend_invitation_submit(
             principal,
             db,
             enrollment_id,
-            errors={"form": exc.detail},
+            errors={"form": translate(exc.detail)},
             status_code=exc.status_code,
         )
     view = await service.enrollment_view(db, enrollment.id)
@@ -288,7 +291,7 @@ async def resend_invitation_submit(
         request,
         "admin/invitation.html",
         {
-            "title": "New invitation link",
+            "title": _("New invitation link"),
             "who": view.patient.full_name,
             "program_title": view.program_title,
             "invitation_url": service.invitation_url(settings, token),
@@ -314,6 +317,21 @@ async def _settings_form(
     )
 
 
+def _retention_days(text: str) -> tuple[int | None, str | None]:
+    """The form's retention period: empty keeps records, otherwise whole days within the limits."""
+    text = text.strip()
+    if not text:
+        return None, None
+    if text.isdigit() and RETENTION_DAYS_MIN <= int(text) <= RETENTION_DAYS_MAX:
+        return int(text), None
+    return None, _(
+        "Enter a whole number of days from %(low)s to %(high)s, or leave it empty to keep "
+        "records.",
+        low=RETENTION_DAYS_MIN,
+        high=RETENTION_DAYS_MAX,
+    )
+
+
 @router.get("/admin/settings")
 async def settings_page(request: Request, principal: AdminUser, db: DbSession) -> Response:
     """The crisis contacts patients see on every page and after a self-harm answer."""
@@ -322,6 +340,7 @@ async def settings_page(request: Request, principal: AdminUser, db: DbSession) -
         "emergency_number": clinic.emergency_number,
         "crisis_line_name": clinic.crisis_line_name,
         "crisis_line_number": clinic.crisis_line_number or "",
+        "retention_days": "" if clinic.retention_days is None else str(clinic.retention_days),
     }
     return await _settings_form(request, clinic, form=form, errors={})
 
@@ -334,19 +353,24 @@ async def settings_submit(request: Request, principal: AdminUser, db: DbSession)
         for k in ("emergency_number", "crisis_line_name", "crisis_line_number")
     }
     required = {
-        "emergency_number": "Enter the emergency number, for example 112.",
-        "crisis_line_name": "Enter the name of the crisis line.",
+        "emergency_number": _("Enter the emergency number, for example 112."),
+        "crisis_line_name": _("Enter the name of the crisis line."),
     }
+    retention, retention_error = _retention_days(data.get("retention_days", ""))
     body, errors = validate(
-        ClinicCrisisUpdate, {k: v for k, v in values.items() if v or k not in required}
+        ClinicCrisisUpdate,
+        {k: v for k, v in values.items() if v or k not in required}
+        | ({} if retention_error else {"retention_days": retention}),
     )
     errors = {
-        k: "Use digits and spaces, with an optional + at the start, for example 09 2525 0111."
+        k: _("Use digits and spaces, with an optional + at the start, for example 09 2525 0111.")
         if k.endswith("number")
         else v
         for k, v in errors.items()
     }
     errors.update({k: message for k, message in required.items() if not values[k]})
+    if retention_error:
+        errors["retention_days"] = retention_error
     clinic = await service.get_clinic(db, principal.clinic_id)
     if body is None or errors:
         return await _settings_form(request, clinic, form=data, errors=errors, status_code=422)

@@ -34,6 +34,8 @@ from app.inbox.models import FUNCTIONS
 from app.inbox.schemas import MAX_ID, AbsenceCreate, MessageCreate, SnippetUpdate, SnippetWrite
 from app.templating import render, templates
 from app.web.forms import form_data, validate
+from app.web.i18n import gettext as _
+from app.web.i18n import ngettext, short_weekday, translate
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,9 +60,25 @@ def local_time(tz: ZoneInfo) -> Callable[[datetime | None], str]:
     def fmt(value: datetime | None) -> str:
         if value is None:
             return "—"
-        return value.astimezone(tz).strftime("%a %d.%m.%Y %H:%M")
+        local = value.astimezone(tz)
+        return f"{short_weekday(local)} {local.strftime('%d.%m.%Y %H:%M')}"
 
     return fmt
+
+
+def time_left(seconds: int) -> str:
+    """Plain words, in the reader's language, for the time left until a reply is due."""
+    span = abs(seconds)
+    hours = span // 3600
+    if hours < 1:
+        amount = _("less than an hour")
+    elif hours < 48:
+        amount = _("%(hours)s h", hours=hours)
+    else:
+        amount = ngettext("%(num)s day", "%(num)s days", hours // 24)
+    if seconds < 0:
+        return _("Overdue by %(time)s", time=amount)
+    return _("%(time)s left", time=amount[:1].upper() + amount[1:])
 
 
 def _seen(request: Request, count: int) -> None:
@@ -135,7 +153,7 @@ async def work_list_page(
             "status": status or "",
             "statuses": STATUSES,
             "when": local_time(result.zone),
-            "time_left": triage.describe_time_left,
+            "time_left": time_left,
             "promise_days": request.app.state.settings.response_promise_working_days,
             "quiet_days": request.app.state.settings.inbox_quiet_after_days,
             "contact_days": request.app.state.settings.inbox_contact_within_days,
@@ -271,13 +289,17 @@ async def _insert_snippet(
     form[f"tag_{snippet.function}"] = "on"
     return (
         form,
-        f"“{snippet.title}” is in the message box. Edit it as you like; nothing is sent until you press Send.",
+        _(
+            "“%(title)s” is in the message box. Edit it as you like; nothing is sent until "
+            "you press Send.",
+            title=snippet.title,
+        ),
     )
 
 
 def _message_body(form: dict[str, str]) -> dict[str, Any]:
     anchor = form.get("anchor", "")
-    kind, _, raw_id = anchor.partition("-")
+    kind, _sep, raw_id = anchor.partition("-")
     body: dict[str, Any] = {
         "body": form.get("body", ""),
         "functions": [name for name in FUNCTIONS if form.get(f"tag_{name}")],
@@ -310,12 +332,14 @@ async def _send_from_form(
         service.clean_body(data["body"], max_length=settings.message_max_length)
         body = MessageCreate.model_validate(data)
     except AppError as exc:
-        return {"body": exc.detail}
+        return {"body": translate(exc.detail)}
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "anchor"
         return {
-            name if name == "functions" else "anchor": first["msg"].removeprefix("Value error, ")
+            name if name == "functions" else "anchor": translate(
+                first["msg"].removeprefix("Value error, ")
+            )
         }
     key = (form.get("idempotency_key") or "")[:200] or None
     fp = idempotency.fingerprint("POST", request.url.path, body.model_dump())
@@ -336,7 +360,7 @@ async def _send_from_form(
     except AppError as exc:
         if exc.status_code == 404:
             raise
-        return {getattr(exc, "field", None) or "body": exc.detail}
+        return {getattr(exc, "field", None) or "body": translate(exc.detail)}
     await idempotency.remember(
         db,
         user_id=principal.user_id,
@@ -369,7 +393,7 @@ async def thread_submit(
     if action.startswith("insert:"):
         snippet_id = _int(action.removeprefix("insert:"))
         if snippet_id is None:
-            raise NotFound("Snippet not found.")
+            raise NotFound(_("Snippet not found."))
         kept, notice = await _insert_snippet(
             request, principal, db, enrollment, kept, snippet_id, now=now
         )
@@ -395,7 +419,7 @@ async def _patient_enrollment(db: DbSession, principal: Principal) -> Enrollment
     if principal.patient_id is not None:
         enrollment = await clinics_service.current_enrollment_for_patient(db, principal.patient_id)
     if enrollment is None:
-        raise NotFound("You are not enrolled in a program at the moment.")
+        raise NotFound(_("You are not enrolled in a program at the moment."))
     return enrollment
 
 
@@ -547,7 +571,7 @@ async def snippet_create(
                 db, principal, actor_for(request, principal), body, now=clock.now()
             )
         except AppError as exc:
-            errors = {getattr(exc, "field", None) or "form": exc.detail}
+            errors = {getattr(exc, "field", None) or "form": translate(exc.detail)}
         else:
             return RedirectResponse("/therapist/snippets?done=saved", status_code=303)
     return await _snippets_page(request, principal, db, form=form, errors=errors, status_code=422)
@@ -567,7 +591,7 @@ async def snippet_update(
         except AppError as exc:
             if exc.status_code == 404:
                 raise
-            errors = {getattr(exc, "field", None) or "form": exc.detail}
+            errors = {getattr(exc, "field", None) or "form": translate(exc.detail)}
         else:
             return RedirectResponse("/therapist/snippets?done=saved", status_code=303)
     await snippets.get_visible(db, principal, snippet_id)
@@ -645,12 +669,12 @@ async def handover_submit(
     errors: dict[str, str] = {}
     first_day, back_on = _day(form.get("first_day")), _day(form.get("back_on"))
     if first_day is None:
-        errors["first_day"] = "Enter the first day you are away, for example 2026-03-09."
+        errors["first_day"] = _("Enter the first day you are away, for example 2026-03-09.")
     if back_on is None:
-        errors["back_on"] = "Enter the day you are back, for example 2026-03-16."
+        errors["back_on"] = _("Enter the day you are back, for example 2026-03-16.")
     covering = _int(form.get("covering_therapist_id"))
     if covering is None:
-        errors["covering_therapist_id"] = "Choose the colleague who covers for you."
+        errors["covering_therapist_id"] = _("Choose the colleague who covers for you.")
     if not errors and first_day is not None and back_on is not None and covering is not None:
         clinic = await clinics_service.get_clinic(db, principal.clinic_id)
         tz = triage.clinic_zone(clinic.timezone)
@@ -664,7 +688,7 @@ async def handover_submit(
         except AppError as exc:
             field = getattr(exc, "field", None)
             field = {"starts_at": "first_day", "ends_at": "back_on"}.get(field or "", field)
-            errors = {field or "form": exc.detail}
+            errors = {field or "form": translate(exc.detail)}
         else:
             return RedirectResponse("/therapist/away?done=set", status_code=303)
     return await _handover_page(
@@ -689,7 +713,7 @@ async def handover_end(
             principal,
             db,
             now=now,
-            errors={"form": exc.detail},
+            errors={"form": translate(exc.detail)},
             status_code=exc.status_code,
         )
     return RedirectResponse("/therapist/away?done=ended", status_code=303)

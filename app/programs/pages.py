@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
+from babel.dates import get_month_names
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import TypeAdapter, ValidationError
@@ -40,17 +41,81 @@ from app.programs.schemas import (
     ResponseRead,
     TailoringAction,
 )
-from app.templating import render
+from app.templating import render, templates
 from app.web.forms import form_data
+from app.web.i18n import N_, get_locale, translate
+from app.web.i18n import gettext as _
 
 router = APIRouter(include_in_schema=False)
 
 STATUS_TEXT = {
-    "completed": "Completed",
-    "in_progress": "In progress",
-    "available": "Ready to start",
-    "locked": "Not open yet",
+    "completed": N_("Completed"),
+    "in_progress": N_("In progress"),
+    "available": N_("Ready to start"),
+    "locked": N_("Not open yet"),
 }
+
+# The reasons app.programs.pacing gives for a locked module, so they can be shown translated.
+_LOCK_REASONS = (
+    (
+        re.compile(r"Opens when module (\d+) is completed"),
+        N_("Opens when module %(value)s is completed"),
+    ),
+    (
+        re.compile(r"Opens when you complete module (\d+)"),
+        N_("Opens when you complete module %(value)s"),
+    ),
+    (re.compile(r"Opens on (\d+ \w+)"), N_("Opens on %(value)s")),
+)
+_FIXED_LOCK_REASONS = (
+    N_("Waits for the therapist to open it"),
+    N_("Your therapist opens this module"),
+    N_("Opens when the program starts"),
+    N_("Opens when your program starts"),
+    N_("Hidden from the patient"),
+)
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _local_day(text: str) -> str:
+    """ "9 March" in the reader's language ("9. maaliskuuta" in Finnish)."""
+    day, _sep, month = text.partition(" ")
+    if get_locale() == "en" or month not in _MONTHS:
+        return text
+    names = get_month_names("wide", context="format", locale=get_locale())
+    return f"{day}. {names[_MONTHS.index(month) + 1]}"
+
+
+def locked_reason(reason: str | None) -> str:
+    """Why a module is locked, in the reader's language."""
+    if not reason:
+        return ""
+    for pattern, message in _LOCK_REASONS:
+        found = pattern.fullmatch(reason)
+        if found:
+            value = found.group(1)
+            return _(message, value=_local_day(value) if " " in value else value)
+    return translate(reason)
+
+
+def _status_text() -> dict[str, str]:
+    return {key: _(text) for key, text in STATUS_TEXT.items()}
+
+
+templates.env.filters["locked_reason"] = locked_reason
 
 
 # --- exercise forms: from the field schema to inputs and back -------------------------------------
@@ -93,9 +158,13 @@ class FieldView:
     @property
     def hint(self) -> str | None:
         if self.kind in ("int", "decimal") and self.min is not None and self.max is not None:
-            return f"A number from {_number(self.min)} to {_number(self.max)}"
+            return _(
+                "A number from %(low)s to %(high)s",
+                low=_number(self.min),
+                high=_number(self.max),
+            )
         if self.kind == "time":
-            return "For example 22:30"
+            return _("For example 22:30")
         return None
 
 
@@ -219,7 +288,7 @@ def form_to_data(
             value: Any = True if _truthy(raw) else None
         else:
             value = raw if raw is not None and raw.strip() else None
-        base, dot, _ = spec.name.partition(".")
+        base, dot, _rest = spec.name.partition(".")
         if dot:  # answers.0, ratings.1: one list, one entry per question in order
             data.setdefault(base, []).append(value)
         else:
@@ -229,20 +298,20 @@ def form_to_data(
 
 def _row_action(data: dict[str, Any], action: str) -> bool:
     """Apply ``add_row:<path>`` or ``remove_row:<path>.<i>``; False if the path is not a list."""
-    verb, _, target = action.partition(":")
+    verb, _sep, target = action.partition(":")
     if verb == "add_row":
         rows = _lookup(data, target)
         if isinstance(rows, list):
             rows.append({})
             return True
-        parent, _, key = target.rpartition(".")
+        parent, _sep, key = target.rpartition(".")
         holder = _lookup(data, parent) if parent else data
         if isinstance(holder, dict) and key and holder.get(key) is None:
             holder[key] = [{}]
             return True
         return False
     if verb == "remove_row":
-        parent, _, index = target.rpartition(".")
+        parent, _sep, index = target.rpartition(".")
         rows = _lookup(data, parent)
         if isinstance(rows, list) and index.isdigit() and int(index) < len(rows):
             del rows[int(index)]
@@ -323,7 +392,7 @@ def _show(value: Any) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return _("Yes") if value else _("No")
     if isinstance(value, float):
         return _number(round(value, 1))
     return str(value)
@@ -381,18 +450,18 @@ def answer_items(fields: list[FormFieldRead], data: dict[str, Any]) -> list[Answ
 
 
 _DERIVED_LABELS = {
-    "sleep_efficiency": "Sleep efficiency (%)",
-    "mean_sleep_efficiency": "Mean sleep efficiency (%)",
-    "planned_done_percent": "Planned activities done (%)",
-    "postponed_percent": "Worries postponed (%)",
-    "still_relevant_percent": "Still mattered at worry time (%)",
-    "suds_change": "Distress change",
+    "sleep_efficiency": N_("Sleep efficiency (%)"),
+    "mean_sleep_efficiency": N_("Mean sleep efficiency (%)"),
+    "planned_done_percent": N_("Planned activities done (%)"),
+    "postponed_percent": N_("Worries postponed (%)"),
+    "still_relevant_percent": N_("Still mattered at worry time (%)"),
+    "suds_change": N_("Distress change"),
 }
 
 
 def _humanise(key: str) -> str:
     if key in _DERIVED_LABELS:
-        return _DERIVED_LABELS[key]
+        return _(_DERIVED_LABELS[key])
     words = key.replace("_", " ")
     if words.endswith(" min"):
         words = words[:-4] + " (min)"
@@ -429,7 +498,7 @@ async def _current_enrollment(db: DbSession, principal: Principal) -> Enrollment
     if principal.patient_id is not None:
         enrollment = await clinics_service.current_enrollment_for_patient(db, principal.patient_id)
     if enrollment is None:
-        raise NotFound("You are not enrolled in a program at the moment.")
+        raise NotFound(_("You are not enrolled in a program at the moment."))
     return enrollment
 
 
@@ -515,10 +584,15 @@ async def module_list(
         {
             "clinic": clinic,
             "path": path,
-            "status_text": STATUS_TEXT,
+            "status_text": _status_text(),
             "reader_url": _reader_url,
         },
     )
+
+
+def _content_language(library: ContentLibrary, program: str) -> str:
+    spec = library.programs.get(program)
+    return spec.language if spec is not None else "en"
 
 
 async def _reader(
@@ -557,7 +631,7 @@ async def _reader(
         return render(
             request,
             "patient/locked.html",
-            {"clinic": clinic, "reason": exc.detail},
+            {"clinic": clinic, "reason": translate(exc.detail)},
             status_code=403,
         )
     detail = view.detail
@@ -575,6 +649,8 @@ async def _reader(
         {
             "clinic": clinic,
             "module": detail,
+            # Module text stays in the language it was written in, whatever the interface speaks.
+            "content_language": _content_language(library, detail.program),
             "page": current,
             "number": number,
             "last": last,
@@ -637,7 +713,7 @@ async def _page_count(request: Request, program: str, module: str) -> int:
     source = library.programs.get(program)
     found = source.modules.get(module) if source else None
     if found is None:
-        raise NotFound("This module is not on the path.")
+        raise NotFound(_("This module is not on the path."))
     return len(found.pages)
 
 
@@ -671,7 +747,8 @@ async def complete_submit(
             now=clock.now(),
             track=False,
             problems=[
-                ("Please submit this first: " + spec.title, f"x-{spec.id}") for spec in exc.missing
+                (_("Please submit this first: %(title)s", title=spec.title), f"x-{spec.id}")
+                for spec in exc.missing
             ],
             status_code=409,
         )
@@ -714,11 +791,11 @@ async def exercise_submit(
     source = library.programs.get(program)
     found = source.modules.get(module) if source else None
     if found is None:
-        raise NotFound("This module is not on the path.")
+        raise NotFound(_("This module is not on the path."))
     try:
         spec = found.exercise(exercise)
     except KeyError:
-        raise NotFound("This module has no such exercise.") from None
+        raise NotFound(_("This module has no such exercise.")) from None
     form = await form_data(request)
     action = form.get("action", "save")
     # Each exercise sits on one page (or after the last); that is where the form comes back.
@@ -788,7 +865,7 @@ async def exercise_submit(
     except AppError as exc:
         if exc.code not in ("enrollment_ended", "too_long"):
             raise
-        state = ExerciseState(data=data, errors={"": exc.detail}, version=version)
+        state = ExerciseState(data=data, errors={"": translate(exc.detail)}, version=version)
         return await again(state, exc.status_code)
     if outcome.errors:
         state = ExerciseState(
@@ -892,8 +969,9 @@ async def _therapist_page(
             "program_pacing": program.pacing if program else None,
             "work": _work_views(library, work),
             "history": history,
+            "describe_change": lambda kind, detail: service.describe_change(kind, detail, _),
             "addable": addable,
-            "status_text": STATUS_TEXT,
+            "status_text": _status_text(),
             "errors": errors or {},
             "form": form or {},
             "done": request.query_params.get("done"),
@@ -952,9 +1030,9 @@ async def tailoring_submit(
             # loc is (tag, field) inside the chosen action; a bad or missing tag has no field.
             loc = err["loc"]
             name = str(loc[-1]) if len(loc) > 1 else "tailoring"
-            message = err["msg"].removeprefix("Value error, ")
+            message = translate(err["msg"].removeprefix("Value error, "))
             if len(loc) <= 1:
-                message = "Choose what to change."
+                message = _("Choose what to change.")
             errors.setdefault(name, message)
         return await _therapist_page(
             request,
@@ -987,7 +1065,7 @@ async def tailoring_submit(
             enrollment,
             cipher,
             now=clock.now(),
-            errors={field_name: exc.detail},
+            errors={field_name: translate(exc.detail)},
             form=form,
             status_code=exc.status_code,
         )
@@ -1026,7 +1104,7 @@ async def revert_submit(
             enrollment,
             cipher,
             now=clock.now(),
-            errors={"history": exc.detail},
+            errors={"history": translate(exc.detail)},
             status_code=exc.status_code,
         )
     return RedirectResponse(f"/therapist/patients/{enrollment.id}?done=1#history", status_code=303)

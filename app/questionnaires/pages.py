@@ -22,8 +22,31 @@ from app.questionnaires import service
 from app.questionnaires.schemas import AlertAcknowledge
 from app.templating import render
 from app.web.forms import form_data, validate
+from app.web.i18n import N_, translate
+from app.web.i18n import gettext as _
 
 router = APIRouter(include_in_schema=False)
+
+# Words app.questionnaires.service gives for a score, shown here in the reader's language.
+SCORE_WORDS = (
+    N_("within the usual range"),
+    N_("the lowest range"),
+    N_("a lower range"),
+    N_("the middle range"),
+    N_("a higher range"),
+    N_("the highest range"),
+    N_("On this questionnaire, higher scores mean things are going better."),
+    N_("On this questionnaire, lower scores mean fewer difficulties."),
+)
+
+
+def score_point_label(point: service.ScorePoint) -> str:
+    """Start, End or Week n, in the reader's language (the JSON API keeps English labels)."""
+    if point.occasion == "baseline":
+        return _("Start")
+    if point.occasion == "end":
+        return _("End")
+    return _("Week %(week)s", week=point.week)
 
 
 async def _current_enrollment(db: DbSession, principal: Principal) -> Enrollment:
@@ -31,7 +54,7 @@ async def _current_enrollment(db: DbSession, principal: Principal) -> Enrollment
     if principal.patient_id is not None:
         enrollment = await clinics.current_enrollment_for_patient(db, principal.patient_id)
     if enrollment is None:
-        raise NotFound("You are not enrolled in a program at the moment.")
+        raise NotFound(_("You are not enrolled in a program at the moment."))
     return enrollment
 
 
@@ -45,11 +68,14 @@ def parse_answers(
         raw = data.get(item.id, "").strip()
         allowed = {str(o.value): o.value for o in instrument.item_options(item)}
         if not raw:
-            errors[item.id] = (
-                f"Question {number}: please choose the answer closest to how things have been."
+            errors[item.id] = _(
+                "Question %(number)s: please choose the answer closest to how things have been.",
+                number=number,
             )
         elif raw not in allowed:
-            errors[item.id] = f"Question {number}: please choose one of the answers shown."
+            errors[item.id] = _(
+                "Question %(number)s: please choose one of the answers shown.", number=number
+            )
         else:
             answers[item.id] = allowed[raw]
     return answers, errors
@@ -203,8 +229,8 @@ async def questionnaire_done(
         "patient/questionnaire_done.html",
         {
             **context,
-            "band": service.neutral_band(instrument, response.band),
-            "direction_hint": service.direction_hint(instrument),
+            "band": translate(service.neutral_band(instrument, response.band)),
+            "direction_hint": translate(service.direction_hint(instrument)),
             "due": due,
         },
     )
@@ -230,14 +256,14 @@ async def scores_page(request: Request, principal: PatientUser, db: DbSession) -
                 "code": code,
                 "title": instrument.title,
                 "max": instrument.scoring.max,
-                "direction_hint": service.direction_hint(instrument),
+                "direction_hint": translate(service.direction_hint(instrument)),
                 "chart": service.line_chart(instrument, points),
                 "rows": [
                     {
-                        "label": service.point_label(p),
+                        "label": score_point_label(p),
                         "date": p.completed_at,
                         "total": p.total,
-                        "band": service.neutral_band(instrument, p.band),
+                        "band": translate(service.neutral_band(instrument, p.band)),
                     }
                     for p in points
                 ],
@@ -304,6 +330,6 @@ async def acknowledge_submit(
         )
     except Conflict as exc:
         return await render_therapist_home(
-            request, principal, db, clock, alert_message=exc.detail, status_code=409
+            request, principal, db, clock, alert_message=translate(exc.detail), status_code=409
         )
     return RedirectResponse(f"{target}#alerts", status_code=303)

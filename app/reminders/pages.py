@@ -25,15 +25,31 @@ from app.reminders.schemas import (
 )
 from app.templating import render
 from app.web.forms import validate
+from app.web.i18n import N_, translate
+from app.web.i18n import gettext as _
 
 router = APIRouter(include_in_schema=False)
 
 WEEKDAY_NAMES = dict(
     zip(
         WEEKDAYS,
-        ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+        (
+            N_("Monday"),
+            N_("Tuesday"),
+            N_("Wednesday"),
+            N_("Thursday"),
+            N_("Friday"),
+            N_("Saturday"),
+            N_("Sunday"),
+        ),
         strict=True,
     )
+)
+# The schema's own wording for paired fields, so the form can show it translated.
+PAIR_MESSAGES = (
+    N_("give both the start and the end of the quiet hours, or neither"),
+    N_("quiet hours must start and end at different times"),
+    N_("give both the day and the time of your program time, or neither"),
 )
 PREFERENCE_SCALARS = (
     "phone",
@@ -166,16 +182,18 @@ def _parse_preferences(raw: dict[str, Any], timezone: str) -> tuple[dict[str, An
     # Checked here as well as in the schema, so they show up together with field errors.
     start, end = raw["quiet_hours_start"], raw["quiet_hours_end"]
     if bool(start) != bool(end):
-        errors["quiet_hours_end" if start else "quiet_hours_start"] = QUIET_PAIR
+        errors["quiet_hours_end" if start else "quiet_hours_start"] = translate(QUIET_PAIR)
     elif start and start == end:
-        errors["quiet_hours_end"] = QUIET_SAME
+        errors["quiet_hours_end"] = translate(QUIET_SAME)
     if bool(raw["program_weekday"]) != bool(raw["program_time"]):
-        errors["program_time" if raw["program_weekday"] else "program_weekday"] = PROGRAM_PAIR
+        errors["program_time" if raw["program_weekday"] else "program_weekday"] = translate(
+            PROGRAM_PAIR
+        )
     if raw["paused_until"]:
         try:
             day = date.fromisoformat(raw["paused_until"])
         except ValueError:
-            errors["paused_until"] = "Enter a date such as 2026-04-30."
+            errors["paused_until"] = _("Enter a date such as 2026-04-30.")
         else:
             payload["paused_until"] = service.pause_until_day(day, timezone)
     return payload, errors
@@ -221,7 +239,7 @@ async def preferences_submit(
                 now=now,
             )
         except AppError as exc:
-            errors = {getattr(exc, "field", None) or "form": exc.detail}
+            errors = {getattr(exc, "field", None) or "form": translate(exc.detail)}
         else:
             return RedirectResponse("/patient/reminders?saved=1", status_code=303)
     return await _preferences_page(

@@ -1,7 +1,8 @@
 """Reminder texts. They are built from the rule and a link only, so they cannot carry health details.
 
 No program name, no module title, no scores, no message content, not even the
-recipient's name: an e-mail or SMS may be read by someone else first.
+recipient's name: an e-mail or SMS may be read by someone else first. The in-app lines are
+stored in English and shown in the reader's language (they are catalogue entries).
 """
 
 from __future__ import annotations
@@ -9,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.reminders.rules import Rule
+from app.web.i18n import N_
 
-PATIENT_LINE = "Something new is waiting for you in Tuki."
-PROGRAM_TIME_LINE = "It is the Tuki time you chose. Something is waiting for you in Tuki."
+PATIENT_LINE = N_("Something new is waiting for you in Tuki.")
+PROGRAM_TIME_LINE = N_("It is the Tuki time you chose. Something is waiting for you in Tuki.")
 STAFF_LINES: dict[str, str] = {
-    Rule.DROPOUT_ALERT: "A patient in your care may need a check-in.",
-    Rule.RESPONSE_DUE: "A message is waiting for your reply in Tuki.",
-    Rule.FEEDBACK_OVERDUE: "Submitted work is waiting for your feedback in Tuki.",
+    Rule.DROPOUT_ALERT: N_("A patient in your care may need a check-in."),
+    Rule.RESPONSE_DUE: N_("A message is waiting for your reply in Tuki."),
+    Rule.FEEDBACK_OVERDUE: N_("Submitted work is waiting for your feedback in Tuki."),
 }
-STAFF_DEFAULT = "Something is waiting for you in Tuki."
+STAFF_DEFAULT = N_("Something is waiting for you in Tuki.")
 SUBJECT = "A note from Tuki"
 
 

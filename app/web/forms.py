@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from app.web.i18n import gettext as _
+from app.web.i18n import translate
 from app.web.security import CSRF_FIELD
 
 M = TypeVar("M", bound=BaseModel)
@@ -26,8 +28,8 @@ def validate(model: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str, 
         errors: dict[str, str] = {}
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "form"
-            message = err["msg"].removeprefix("Value error, ")
+            message = translate(err["msg"].removeprefix("Value error, "))
             if err["type"] == "extra_forbidden":
-                message = "This field is not accepted."
+                message = _("This field is not accepted.")
             errors.setdefault(field, message)
         return None, errors

@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TUKI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -101,6 +103,7 @@ def live_server() -> Iterator[str]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     try:
         deadline = time.monotonic() + 60

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.async_api import expect
+
 from tests.e2e.helpers import login
 
 NEW_PASSWORD = "lantern orchard violet 42"
@@ -68,8 +70,9 @@ async def test_enroll_accept_exercise_draft_feedback_and_read_receipt(context_fa
     await feedback_link.click()
     await therapist.locator("details.snippet-picker summary").click()
     await therapist.get_by_role("button", name=re.compile("^Insert")).first.click()
+    # The composer is enhanced: the snippet arrives in place, without a page load.
     body = therapist.locator("#f-body")
-    assert (await body.input_value()).strip()
+    await expect(body).not_to_have_value(re.compile(r"^\s*$"))
     await body.fill((await body.input_value()) + "\nYour circle shows the pattern clearly.")
     await therapist.get_by_role("button", name="Send", exact=True).click()
     await therapist.get_by_text("Not read yet").first.wait_for()

@@ -97,10 +97,17 @@ async def _serious_violations(page: Any) -> list[str]:
     ]
 
 
+# Finnish words run longer than English ones: the same pages again in the Finnish interface.
+PAGES["patient (fi)"] = ("social-anxiety@demo.tuki.test", PAGES["patient"][1])
+PAGES["therapist (fi)"] = ("therapist3@demo.tuki.test", PAGES["therapist"][1])
+PAGES["admin (fi)"] = PAGES["admin"]
+
+
 @pytest.mark.parametrize("role", list(PAGES))
 async def test_main_pages_fit_a_phone_and_pass_axe(context_factory, role: str) -> None:  # type: ignore[no-untyped-def]
     email, templates = PAGES[role]
-    context = await context_factory(viewport=PHONE, bypass_csp=True)
+    locale = "fi-FI" if role.endswith("(fi)") else "en-GB"
+    context = await context_factory(viewport=PHONE, bypass_csp=True, locale=locale)
     page = await context.new_page()
     if email:
         await login(page, email)
@@ -111,6 +118,7 @@ async def test_main_pages_fit_a_phone_and_pass_axe(context_factory, role: str) -
             response = await page.goto(path)
             assert response is not None
             assert response.status == 200, path
+            assert await page.get_attribute("html", "lang") == locale[:2], path
             if viewport is PHONE:
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 if width > PHONE["width"]:

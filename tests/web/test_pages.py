@@ -36,7 +36,7 @@ class TestLanding:
 
     async def test_anonymous_pages_redirect_to_login_with_next(self, client):
         r = await client.get("/admin", follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"] == "/login?next=/admin"
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fadmin"
 
     async def test_wrong_role_gets_a_403_page(self, client, db, clock):
         world = await build_world(db, clock.now())
