@@ -22,7 +22,7 @@ from app.clinics.schemas import (
     TherapistRead,
 )
 from app.common import idempotency
-from app.common.openapi import ERRORS, with_errors
+from app.common.openapi import ERRORS, PathId, QueryId, with_errors
 from app.deps import ClockDep, DbSession, SettingsDep
 
 router = APIRouter(tags=["clinics"])
@@ -99,7 +99,7 @@ async def list_enrollments(
         str | None, Query(pattern="^(invited|active|paused|completed|dropped|closed)$")
     ] = None,
     program: Annotated[str | None, Query(max_length=32)] = None,
-    therapist_id: int | None = None,
+    therapist_id: QueryId = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 25,
@@ -174,7 +174,7 @@ async def create_enrollment(
     responses=with_errors(e404="Not found"),
 )
 async def get_enrollment(
-    enrollment_id: int, request: Request, principal: AnyUser, db: DbSession
+    enrollment_id: PathId, request: Request, principal: AnyUser, db: DbSession
 ) -> EnrollmentRead:
     """One enrollment, if the caller may see it."""
     return await service.read_enrollment(
@@ -192,7 +192,7 @@ async def get_enrollment(
     },
 )
 async def update_enrollment(
-    enrollment_id: int,
+    enrollment_id: PathId,
     body: EnrollmentUpdate,
     request: Request,
     principal: AdminUser,
@@ -217,7 +217,7 @@ async def update_enrollment(
     },
 )
 async def resend_invitation(
-    enrollment_id: int,
+    enrollment_id: PathId,
     request: Request,
     principal: AdminUser,
     db: DbSession,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,8 +15,9 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
+from app.clinics.schemas import ProgramSlug
 from app.common.errors import PermissionDenied
-from app.common.openapi import with_errors
+from app.common.openapi import IsoDate, PathId, QueryId, with_errors
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.exports import fhir, tabular
@@ -69,10 +69,10 @@ async def adherence_csv(
     settings: SettingsDep,
     clock: ClockDep,
     dataset: Literal["enrollments", "events", "scores"] = "enrollments",
-    program: Annotated[str | None, Query(max_length=32)] = None,
-    therapist_id: Annotated[int | None, Query(ge=1)] = None,
-    enrolled_from: date | None = None,
-    enrolled_to: date | None = None,
+    program: Annotated[ProgramSlug | None, Query(max_length=32)] = None,
+    therapist_id: QueryId = None,
+    enrolled_from: IsoDate | None = None,
+    enrolled_to: IsoDate | None = None,
 ) -> StreamingResponse:
     """Pseudonymised research data (clinic admins only; a refusal is audited). Streamed:
     memory stays flat whatever the clinic's size. Columns: ``/exports/data-dictionary``."""
@@ -153,7 +153,7 @@ async def data_dictionary(principal: AdminUser) -> PlainTextResponse:
 
 
 async def _therapist_enrollment(
-    enrollment_id: int, principal: TherapistUser, db: DbSession
+    enrollment_id: PathId, principal: TherapistUser, db: DbSession
 ) -> Enrollment:
     return await clinics_service.get_enrollment(db, principal, enrollment_id)
 

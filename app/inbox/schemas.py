@@ -6,7 +6,8 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from app.clinics.schemas import PersonRef
 from app.questionnaires.schemas import AlertRead
@@ -17,6 +18,8 @@ HARD_MAX_BODY = 50_000
 MAX_ID = 2**31 - 1
 """Ids are 32-bit in the database; a larger number is a 422, not a database error."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same rule for the OpenAPI document, so clients (and the fuzzer) know it up front.
+PRINTABLE: JsonDict = {"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"}
 
 
 def _printable(value: str | None) -> str | None:
@@ -140,19 +143,25 @@ class WorkListRead(BaseModel):
 
 
 class SnippetWrite(_Strict):
-    title: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=2000)
+    title: str = Field(min_length=1, max_length=120, json_schema_extra=PRINTABLE)
+    body: str = Field(min_length=1, max_length=2000, json_schema_extra=PRINTABLE)
     function: Function
-    shared: bool = Field(default=False, description="Also offer it to colleagues in the clinic.")
+    shared: StrictBool = Field(
+        default=False, description="Also offer it to colleagues in the clinic."
+    )
 
     _text = field_validator("title", "body")(_printable)
 
 
 class SnippetUpdate(_Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=120)
-    body: str | None = Field(default=None, min_length=1, max_length=2000)
+    title: str | None = Field(
+        default=None, min_length=1, max_length=120, json_schema_extra=PRINTABLE
+    )
+    body: str | None = Field(
+        default=None, min_length=1, max_length=2000, json_schema_extra=PRINTABLE
+    )
     function: Function | None = None
-    shared: bool | None = None
+    shared: StrictBool | None = None
 
     _text = field_validator("title", "body")(_printable)
 

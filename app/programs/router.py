@@ -18,6 +18,7 @@ from app.accounts.dependencies import (
 from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
 from app.common import idempotency
+from app.common.openapi import PathId
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.programs import service
@@ -55,23 +56,25 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 # not see it always gets 404, never a validation error that would confirm it exists.
 
 
-async def _any_enrollment(enrollment_id: int, principal: AnyUser, db: DbSession) -> Enrollment:
+async def _any_enrollment(enrollment_id: PathId, principal: AnyUser, db: DbSession) -> Enrollment:
     return await clinics_service.get_enrollment(db, principal, enrollment_id)
 
 
 async def _patient_enrollment(
-    enrollment_id: int, principal: PatientUser, db: DbSession
+    enrollment_id: PathId, principal: PatientUser, db: DbSession
 ) -> Enrollment:
     return await clinics_service.get_enrollment(db, principal, enrollment_id)
 
 
 async def _therapist_enrollment(
-    enrollment_id: int, principal: TherapistUser, db: DbSession
+    enrollment_id: PathId, principal: TherapistUser, db: DbSession
 ) -> Enrollment:
     return await clinics_service.get_enrollment(db, principal, enrollment_id)
 
 
-async def _staff_enrollment(enrollment_id: int, principal: StaffUser, db: DbSession) -> Enrollment:
+async def _staff_enrollment(
+    enrollment_id: PathId, principal: StaffUser, db: DbSession
+) -> Enrollment:
     return await clinics_service.get_enrollment(db, principal, enrollment_id)
 
 
@@ -418,7 +421,7 @@ async def tailor(
 )
 async def revert_tailoring(
     enrollment: TherapistEnrollment,
-    change_id: Annotated[int, Path(ge=1)],
+    change_id: PathId,
     request: Request,
     principal: TherapistUser,
     db: DbSession,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.clinics.schemas import PersonRef, StrictModel
+from app.common.openapi import MAX_ID
 
 ModuleStatus = Literal["locked", "available", "in_progress", "completed"]
 LockKind = Literal["not_started", "previous", "therapist_gate", "date", "hidden"]
@@ -155,14 +156,16 @@ class PositionSave(StrictModel):
 
 class DraftSave(StrictModel):
     data: dict[str, Any]
-    version: int = Field(ge=0, description="The version you last saw; 0 for a new answer")
+    version: int = Field(
+        ge=0, le=MAX_ID, description="The version you last saw; 0 for a new answer"
+    )
 
 
 class SubmitBody(StrictModel):
     data: dict[str, Any] | None = Field(
         default=None, description="The answer to submit; leave out to submit the saved draft"
     )
-    version: int = Field(ge=0)
+    version: int = Field(ge=0, le=MAX_ID)
 
 
 class SavedRead(BaseModel):
@@ -229,7 +232,9 @@ class AddModule(StrictModel):
 
 class SetPacing(StrictModel):
     action: Literal["set_pacing"]
-    therapist_gate: bool | None = Field(default=None, description="None = the program's setting")
+    therapist_gate: StrictBool | None = Field(
+        default=None, description="None = the program's setting"
+    )
     min_days_between_modules: int | None = Field(default=None, ge=0, le=60)
 
 

@@ -16,6 +16,7 @@ from app.accounts.dependencies import AnyUser, PatientUser, StaffUser, Therapist
 from app.clinics import service as clinics
 from app.clinics.models import Enrollment
 from app.common import idempotency
+from app.common.openapi import PathId
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession
 from app.questionnaires import service
@@ -39,7 +40,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-async def own_enrollment(enrollment_id: int, principal: PatientUser, db: DbSession) -> Enrollment:
+async def own_enrollment(
+    enrollment_id: PathId, principal: PatientUser, db: DbSession
+) -> Enrollment:
     """The caller's own enrollment, resolved before the body is validated.
 
     So a patient probing someone else's enrollment gets the same 404 whatever they send.
@@ -109,7 +112,7 @@ async def submit_questionnaire(
     responses=ERRORS,
 )
 async def questionnaire_history(
-    enrollment_id: int, request: Request, principal: AnyUser, db: DbSession, clock: ClockDep
+    enrollment_id: PathId, request: Request, principal: AnyUser, db: DbSession, clock: ClockDep
 ) -> QuestionnaireHistory:
     """Scores over time and what is due now, shaped by who is asking (see the module notes)."""
     enrollment = await clinics.get_enrollment(db, principal, enrollment_id)
@@ -152,7 +155,7 @@ async def list_alerts(
     responses={**ERRORS, 409: {"description": "Already acknowledged"}},
 )
 async def acknowledge_alert(
-    alert_id: int,
+    alert_id: PathId,
     body: AlertAcknowledge,
     request: Request,
     principal: TherapistUser,

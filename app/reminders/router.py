@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from app.accounts.dependencies import AdminUser, AnyUser, PatientUser, actor_for
 from app.accounts.models import Role
 from app.clinics import service as clinics_service
-from app.common.openapi import ERRORS, with_errors
+from app.common.openapi import ERRORS, PathId, with_errors
 from app.deps import ClockDep, DbSession, SettingsDep
 from app.reminders import service
 from app.reminders.schemas import (
@@ -30,7 +30,7 @@ router = APIRouter(tags=["reminders"])
     responses=with_errors(e404="No such enrollment, or not yours to see"),
 )
 async def get_reminder_preferences(
-    enrollment_id: int,
+    enrollment_id: PathId,
     request: Request,
     principal: AnyUser,
     db: DbSession,
@@ -49,7 +49,7 @@ async def get_reminder_preferences(
     responses=with_errors(e404="No such enrollment, or not yours"),
 )
 async def put_reminder_preferences(
-    enrollment_id: int,
+    enrollment_id: PathId,
     body: PreferencesUpdate,
     request: Request,
     principal: PatientUser,
@@ -70,7 +70,7 @@ async def put_reminder_preferences(
     responses=with_errors(e404="No such enrollment, or not yours to see"),
 )
 async def list_enrollment_reminders(
-    enrollment_id: int, request: Request, principal: AnyUser, db: DbSession
+    enrollment_id: PathId, request: Request, principal: AnyUser, db: DbSession
 ) -> list[ReminderRead]:
     """Reminders planned and sent for an enrollment, newest first, with their status."""
     enrollment = await clinics_service.get_enrollment(db, principal, enrollment_id)
@@ -94,7 +94,7 @@ async def list_notifications(principal: AnyUser, db: DbSession) -> NotificationL
     responses=with_errors(e404="No such notification, or not yours"),
 )
 async def read_notification(
-    notification_id: int, request: Request, principal: AnyUser, db: DbSession, clock: ClockDep
+    notification_id: PathId, request: Request, principal: AnyUser, db: DbSession, clock: ClockDep
 ) -> NotificationRead:
     """Mark one of the caller's notifications as read."""
     notification = await service.mark_read(

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 Channel = Literal["in_app", "email", "sms"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -13,6 +22,19 @@ PHONE_PATTERN = r"^\+?[0-9 ()-]{5,31}$"
 QUIET_PAIR = "give both the start and the end of the quiet hours, or neither"
 QUIET_SAME = "quiet hours must start and end at different times"
 PROGRAM_PAIR = "give both the day and the time of your program time, or neither"
+
+# A local wall-clock time (the patient's own zone applies). JSON Schema's ``time`` format
+# demands a UTC offset, which these times must not have, so the document says what they are.
+WallTime = Annotated[
+    time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "Local time, HH:MM or HH:MM:SS, without a time zone",
+        }
+    ),
+]
 
 
 class StrictModel(BaseModel):
@@ -42,11 +64,11 @@ class PreferencesUpdate(StrictModel):
 
     channels: list[Channel] = Field(default_factory=_default_channels, max_length=3)
     weekdays: list[Weekday] = Field(default_factory=_all_weekdays, min_length=1, max_length=7)
-    quiet_hours_start: time | None = None
-    quiet_hours_end: time | None = None
+    quiet_hours_start: WallTime | None = None
+    quiet_hours_end: WallTime | None = None
     paused_until: AwareDatetime | None = None
     program_weekday: Weekday | None = None
-    program_time: time | None = None
+    program_time: WallTime | None = None
     phone: str | None = Field(default=None, max_length=32, pattern=PHONE_PATTERN)
 
     _times = field_validator("quiet_hours_start", "quiet_hours_end", "program_time")(_wall_time)
@@ -71,11 +93,11 @@ class PreferencesRead(BaseModel):
     enrollment_id: int
     channels: list[str]
     weekdays: list[str]
-    quiet_hours_start: time | None
-    quiet_hours_end: time | None
+    quiet_hours_start: WallTime | None
+    quiet_hours_end: WallTime | None
     paused_until: datetime | None
     program_weekday: str | None
-    program_time: time | None
+    program_time: WallTime | None
     phone: str | None
     timezone: str
     sms_available: bool
@@ -85,18 +107,18 @@ class PreferencesRead(BaseModel):
 class RuleConfigUpdate(StrictModel):
     """A clinic's reminder rules; every field is required so nothing changes by accident."""
 
-    inactivity_enabled: bool
-    inactivity_days: list[int] = Field(min_length=3, max_length=3)
-    dropout_alert_enabled: bool
+    inactivity_enabled: StrictBool
+    inactivity_days: list[Annotated[int, Field(ge=1, le=180)]] = Field(min_length=3, max_length=3)
+    dropout_alert_enabled: StrictBool
     max_nudges_per_lapse: int = Field(ge=1, le=20)
-    new_module_enabled: bool
+    new_module_enabled: StrictBool
     new_module_delay_minutes: int = Field(ge=0, le=1440)
-    questionnaire_enabled: bool
+    questionnaire_enabled: StrictBool
     questionnaire_after_hours: int = Field(ge=0, le=144)
-    unread_message_enabled: bool
+    unread_message_enabled: StrictBool
     unread_message_hours: int = Field(ge=1, le=336)
-    program_time_enabled: bool
-    staff_reminders_enabled: bool
+    program_time_enabled: StrictBool
+    staff_reminders_enabled: StrictBool
     response_promise_hours: int = Field(ge=1, le=336)
     response_warning_hours: int = Field(ge=0, le=336)
     feedback_overdue_days: int = Field(ge=1, le=60)
