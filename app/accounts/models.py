@@ -30,7 +30,8 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True)
-    language: Mapped[str] = mapped_column(String(8), default="en")
+    # NULL: follow the browser's Accept-Language header.
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None]
     totp_last_timecode: Mapped[int | None]

@@ -23,8 +23,19 @@ class EnrollmentStatus(enum.StrEnum):
 OPEN_STATUSES = (EnrollmentStatus.INVITED, EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 
 
+RETENTION_DAYS_MIN = 365
+RETENTION_DAYS_MAX = 36500
+
+
 class Clinic(TimestampMixin, Base):
     __tablename__ = "clinic"
+    __table_args__ = (
+        CheckConstraint(
+            f"retention_days IS NULL OR (retention_days >= {RETENTION_DAYS_MIN} "
+            f"AND retention_days <= {RETENTION_DAYS_MAX})",
+            name="retention_days",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -33,6 +44,8 @@ class Clinic(TimestampMixin, Base):
     emergency_number: Mapped[str] = mapped_column(String(32), default="112")
     crisis_line_name: Mapped[str] = mapped_column(String(120), default="National crisis line")
     crisis_line_number: Mapped[str | None] = mapped_column(String(32))
+    # Days after an enrollment ends before the retention job pseudonymises it; NULL keeps it.
+    retention_days: Mapped[int | None]
 
 
 class Patient(TimestampMixin, Base):
@@ -68,3 +81,4 @@ class Enrollment(TimestampMixin, Base):
     activated_at: Mapped[datetime | None]
     status_changed_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    pseudonymised_at: Mapped[datetime | None]

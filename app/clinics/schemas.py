@@ -3,14 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from app.clinics.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN
+from app.common.openapi import MAX_ID
 from app.programs.catalogue import PROGRAMS
 
 _TIMEZONES = available_timezones()
+
+
+def _check_email(value: str) -> str:
+    """A well-formed address; ``.test`` domains pass, as the demo clinic lives under one."""
+    try:
+        return validate_email(value, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from exc
+
+
+Email = Annotated[
+    str, AfterValidator(_check_email), WithJsonSchema({"type": "string", "format": "email"})
+]
+# The documented schema names every accepted value; validators below give the friendly errors.
+TimeZoneName = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(_TIMEZONES)})]
+ProgramSlug = Annotated[str, WithJsonSchema({"type": "string", "enum": list(PROGRAMS)})]
 
 
 class StrictModel(BaseModel):
@@ -21,7 +49,7 @@ class StrictModel(BaseModel):
 
 class TherapistCreate(StrictModel):
     full_name: str = Field(min_length=2, max_length=200)
-    email: EmailStr
+    email: Email
 
 
 class TherapistRead(BaseModel):
@@ -51,11 +79,11 @@ def _check_program(value: str) -> str:
 
 class EnrollmentCreate(StrictModel):
     full_name: str = Field(min_length=2, max_length=200)
-    email: EmailStr
+    email: Email
     phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()-]{5,31}$")
-    timezone: str = "Europe/Helsinki"
-    program: str
-    therapist_id: int
+    timezone: TimeZoneName = "Europe/Helsinki"
+    program: ProgramSlug
+    therapist_id: int = Field(ge=1, le=MAX_ID)
 
     _tz = field_validator("timezone")(_check_timezone)
     _program = field_validator("program")(_check_program)
@@ -65,10 +93,10 @@ EnrollmentAction = Literal["pause", "resume", "complete", "drop", "close"]
 
 
 class EnrollmentUpdate(StrictModel):
-    therapist_id: int | None = None
+    therapist_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: Literal["active", "paused", "completed", "dropped", "closed"] | None = None
     phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()-]{5,31}$")
-    timezone: str | None = None
+    timezone: TimeZoneName | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -119,15 +147,31 @@ class EnrollmentPage(BaseModel):
 _PHONE = r"^\+?[0-9][0-9 ()-]{1,30}$"
 
 
+def _whole_number(value: object) -> object:
+    """JSON counts ``1555.0`` as an integer, so it is one; strict mode still refuses "1555"."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class ClinicCrisisUpdate(StrictModel):
-    """Crisis contacts patients see on every page and at once after a self-harm answer.
+    """Crisis contacts patients see on every page and at once after a self-harm answer,
+    and how long data is kept after a treatment ends.
 
     Fields left out stay as they are; an empty ``crisis_line_number`` removes the line.
+    ``retention_days`` null means keep indefinitely (see README "Operations").
     """
 
-    emergency_number: str | None = Field(default=None, max_length=32, pattern=_PHONE)
-    crisis_line_name: str | None = Field(default=None, min_length=2, max_length=120)
+    # Left out means unchanged; null is refused (documented as not allowed), as these two can
+    # be changed but not removed.
+    emergency_number: Annotated[
+        str | None, WithJsonSchema({"type": "string", "maxLength": 32, "pattern": _PHONE})
+    ] = Field(default=None, max_length=32, pattern=_PHONE)
+    crisis_line_name: Annotated[
+        str | None, WithJsonSchema({"type": "string", "minLength": 2, "maxLength": 120})
+    ] = Field(default=None, min_length=2, max_length=120)
     crisis_line_number: str | None = Field(default=None, max_length=32, pattern=rf"{_PHONE}|^$")
+    retention_days: Annotated[int | None, BeforeValidator(_whole_number)] = Field(
+        default=None, ge=RETENTION_DAYS_MIN, le=RETENTION_DAYS_MAX, strict=True
+    )
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> ClinicCrisisUpdate:
@@ -144,3 +188,4 @@ class ClinicRead(BaseModel):
     emergency_number: str
     crisis_line_name: str
     crisis_line_number: str | None
+    retention_days: int | None = None

@@ -27,6 +27,7 @@ from app.clinics.schemas import (
     TherapistRead,
 )
 from app.common.errors import Conflict, Invalid, NotFound
+from app.common.failpoints import failpoint
 from app.config import Settings
 from app.programs.catalogue import program_title
 
@@ -59,6 +60,8 @@ async def update_crisis_contacts(
         clinic.crisis_line_name = data.crisis_line_name
     if "crisis_line_number" in sent:
         clinic.crisis_line_number = data.crisis_line_number or None
+    if "retention_days" in sent:
+        clinic.retention_days = data.retention_days
     await db.flush()
     await audit.record(
         db,
@@ -185,6 +188,7 @@ async def enroll_patient(
     )
     db.add(patient)
     await db.flush()
+    await failpoint("enrollment.after_patient")
     enrollment = Enrollment(
         clinic_id=clinic_id,
         patient_id=patient.id,
@@ -197,6 +201,7 @@ async def enroll_patient(
     )
     db.add(enrollment)
     await db.flush()
+    await failpoint("enrollment.after_insert")
     token = await accounts_service.create_invitation(
         db,
         user_id=user.id,
@@ -205,6 +210,7 @@ async def enroll_patient(
         settings=settings,
         now=now,
     )
+    await failpoint("enrollment.after_invitation")
     await audit.record(
         db,
         actor,
@@ -214,6 +220,7 @@ async def enroll_patient(
         patient_id=patient.id,
         clinic_id=clinic_id,
     )
+    await failpoint("enrollment.after_audit")
     return enrollment, token
 
 

@@ -35,14 +35,19 @@ class _Broken:
 
 
 class TestScheduler:
-    async def test_only_three_fixed_sweep_jobs_in_memory(self, settings, database, clock):
+    async def test_only_fixed_sweep_jobs_in_memory(self, settings, database, clock):
         built = scheduler.build_scheduler(
             database, settings=settings, clock=clock, library=library(settings)
         )
         built.start(paused=True)  # paused: nothing runs, but the jobs are in their store
         try:
             jobs_by_id = {job.id: job for job in built.get_jobs()}
-            assert set(jobs_by_id) == {"reminders.plan", "reminders.deliver", "sessions.purge"}
+            assert set(jobs_by_id) == {
+                "reminders.plan",
+                "reminders.deliver",
+                "sessions.purge",
+                "retention.run",
+            }
             assert all(isinstance(j.trigger, IntervalTrigger) for j in jobs_by_id.values())
             assert jobs_by_id["reminders.deliver"].trigger.interval == timedelta(
                 seconds=settings.reminder_deliver_interval_seconds

@@ -1,0 +1,1 @@
+"""Operations: key rotation, backup and restore, and the data-retention job."""
