@@ -17,6 +17,10 @@ content_app = typer.Typer(help="Work with the CBT content in modules/.")
 app.add_typer(content_app, name="content")
 adherence_app = typer.Typer(help="The adherence log and its rollup.")
 app.add_typer(adherence_app, name="adherence")
+keys_app = typer.Typer(help="Encryption keys for message bodies, answers and 2FA secrets.")
+app.add_typer(keys_app, name="keys")
+retention_app = typer.Typer(help="Pseudonymise patients past their clinic's retention period.")
+app.add_typer(retention_app, name="retention")
 
 
 def _ensure_sqlite_dir() -> None:
@@ -43,6 +47,9 @@ def serve(
     port: int = typer.Option(None, help="Defaults to TUKI_PORT."),
     workers: int = typer.Option(None, help="Defaults to TUKI_WORKERS."),
     reload: bool = typer.Option(False, help="Restart on code changes (development only)."),
+    graceful_timeout: int = typer.Option(
+        30, help="On SIGTERM, seconds to let requests in flight finish before closing them."
+    ),
 ) -> None:
     """Serve the web app with uvicorn (uvloop and httptools)."""
     import uvicorn
@@ -59,6 +66,7 @@ def serve(
         forwarded_allow_ips="127.0.0.1",
         access_log=False,
         reload=reload,
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 
@@ -66,7 +74,7 @@ def serve(
 def worker(
     once: bool = typer.Option(False, help="Run one plan and one delivery sweep, then exit."),
 ) -> None:
-    """Run the reminder sweeps (plan, deliver, purge sessions) until stopped.
+    """Run the sweeps (plan, deliver, purge sessions, daily retention) until stopped.
 
     Any number of workers may run at once; run web instances with
     TUKI_SCHEDULER_ENABLED=false when workers are used.
@@ -168,6 +176,110 @@ def adherence_rebuild(
             f"{report.rollups} rollup rows and {report.waits} answered waits rebuilt; "
             f"{report.drifted} rollup rows {verb}."
         )
+
+    _ensure_sqlite_dir()
+    typer.echo(asyncio.run(run()))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every encrypted value under the first key in TUKI_ENCRYPTION_KEYS.
+
+    Runs in short batches while the app keeps serving; safe to interrupt and run again.
+    Put the new key first (and keep the old ones after it) in the app's configuration
+    before running it.
+    """
+    from app.db import Database, make_engine
+    from app.ops import keys
+
+    settings = get_settings()
+    secret = settings.encryption_keys.get_secret_value()
+
+    async def run() -> tuple[keys.RotationReport, dict[str, int]]:
+        database = Database(make_engine(settings, application_name="tuki.cli"))
+        try:
+            report = await keys.rotate(database, secret)
+            return report, await keys.check(database, secret)
+        finally:
+            await database.dispose()
+
+    _ensure_sqlite_dir()
+    try:
+        report, remaining = asyncio.run(run())
+    except keys.UnreadableCiphertextError as exc:
+        typer.echo(f"Rotation stopped: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for line in report.lines():
+        typer.echo(line)
+    left = sum(remaining.values())
+    if left:
+        typer.echo(f"{left} value(s) were rewritten under an old key meanwhile; run it again.")
+        raise typer.Exit(2)
+    typer.echo(f"{report.rotated} value(s) re-encrypted; none is left under an old key.")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key to put first in TUKI_ENCRYPTION_KEYS."""
+    from app.ops.keys import generate_key
+
+    typer.echo(generate_key())
+
+
+@app.command()
+def backup(path: Path = typer.Argument(..., help="File to write the backup to.")) -> None:
+    """Back up the database while the app keeps running (SQLite online backup or pg_dump -Fc)."""
+    from app.ops.backup import BackupError
+    from app.ops.backup import backup as make_backup
+
+    try:
+        outcome = make_backup(get_settings().database_url, path)
+    except BackupError as exc:
+        typer.echo(f"Backup failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"Backup written to {outcome.path} ({outcome.size_bytes} bytes, {outcome.seconds:.1f} s)."
+    )
+
+
+@app.command()
+def restore(
+    path: Path = typer.Argument(..., help="Backup file made by `tuki backup`."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Replace the database's contents with a backup. Stop the app (web and workers) first."""
+    from app.ops.backup import BackupError
+    from app.ops.backup import restore as restore_backup
+
+    settings = get_settings()
+    if not yes:
+        typer.confirm(
+            "Everything in the configured database will be replaced. Continue?", abort=True
+        )
+    _ensure_sqlite_dir()
+    try:
+        outcome = restore_backup(path, settings.database_url)
+    except BackupError as exc:
+        typer.echo(f"Restore failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"Restored from {outcome.path} in {outcome.seconds:.1f} s. Run `tuki migrate` next.")
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """Pseudonymise patients whose treatment ended longer ago than their clinic keeps data."""
+    from app.common.clock import Clock
+    from app.db import Database, make_engine
+    from app.ops.retention import retention_report
+
+    settings = get_settings()
+
+    async def run() -> str:
+        database = Database(make_engine(settings, application_name="tuki.cli"))
+        try:
+            return (await retention_report(database, settings=settings, clock=Clock())).line()
+        finally:
+            await database.dispose()
 
     _ensure_sqlite_dir()
     typer.echo(asyncio.run(run()))

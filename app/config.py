@@ -7,6 +7,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
     reminder_webhook_url: str | None = None
     reminder_webhook_secret: SecretStr | None = None
     reminder_webhook_timeout_seconds: float = 10.0
+
+    # GET /metrics (Prometheus) answers only to this bearer token; unset, nobody reads it.
+    metrics_token: SecretStr | None = None
+    # Production insists on TLS to a remote database unless it sits on a private network
+    # that only this service reaches (a compose network, a VPC subnet).
+    database_network_private: bool = False
 
     # Therapist inbox. The promise is counted in working days in the clinic's timezone
     # (weekends skipped); two working days is the published norm of routine iCBT services.
@@ -207,9 +214,43 @@ class Settings(BaseSettings):
                 "could not tell our requests from forged ones "
                 '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
             )
+        if not self.secure_cookies:
+            problems.append(
+                "TUKI_BASE_URL is not https:// (or TUKI_COOKIE_SECURE is false); production "
+                "serves over TLS only, with Secure cookies and HSTS"
+            )
+        if (
+            not self.is_sqlite
+            and not self.database_network_private
+            and not _tls_or_local(self.database_url)
+        ):
+            problems.append(
+                "TUKI_DATABASE_URL reaches a remote PostgreSQL without TLS; add ?ssl=require "
+                "(or verify-full), or set TUKI_DATABASE_NETWORK_PRIVATE=true if the database "
+                "is reachable only on this service's private network"
+            )
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 24:
+            problems.append(
+                "TUKI_METRICS_TOKEN is shorter than 24 characters "
+                '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
         if problems:
             raise ValueError("Refusing to start in production: " + "; ".join(problems))
         return self
+
+
+_LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
+_TLS_MODES = frozenset({"require", "verify-ca", "verify-full"})
+
+
+def _tls_or_local(database_url: str) -> bool:
+    """A database on this host (or a Unix socket), or one reached over TLS."""
+    parts = urlsplit(database_url)
+    if (parts.hostname or "") in _LOCAL_HOSTS:
+        return True
+    query = parse_qs(parts.query)
+    modes = {v.lower() for key in ("ssl", "sslmode") for v in query.get(key, [])}
+    return bool(modes & _TLS_MODES)
 
 
 @lru_cache

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -22,6 +26,8 @@ from sqlalchemy.types import TypeDecorator
 from app.common.clock import as_utc, utc_now
 from app.common.errors import AppError
 from app.config import Settings
+
+log = logging.getLogger("tuki.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,6 +109,13 @@ class Database:
 
     def __init__(self, engine: AsyncEngine, *, bind: AsyncConnection | None = None) -> None:
         self.engine = engine
+        # SQLite has one write lock, and every transaction takes it (BEGIN IMMEDIATE). Its
+        # busy handler polls, so under many writers one can starve past busy_timeout and
+        # fail with "database is locked". Requests of this process queue here instead, in
+        # arrival order; busy_timeout is left for other processes (a worker, the CLI).
+        self.write_gate: asyncio.Lock | None = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        )
         if bind is not None:
             self.sessionmaker = async_sessionmaker(
                 bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
@@ -121,7 +134,8 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     response rather than a success that silently lost the patient's data.
     """
     database: Database = request.app.state.db
-    async with database.sessionmaker() as session:
+    gate = database.write_gate or contextlib.nullcontext()
+    async with gate, database.sessionmaker() as session:
         try:
             yield session
             await session.commit()
@@ -132,8 +146,37 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.rollback()
             raise
         except BaseException:
-            await session.rollback()
+            await _rollback_quietly(session)
             raise
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    """Roll back, but let the original error through when the connection is already gone."""
+    try:
+        await session.rollback()
+    except Exception as exc:
+        log.warning("rollback after a failed request also failed: %s", type(exc).__name__)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error a retry may cure: lost connection, lock timeout, pool exhausted.
+
+    These answer 503 with Retry-After instead of 500: the unit of work was rolled back,
+    so nothing of the request is kept and retrying it is safe.
+    """
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+            or sqlstate.startswith(_TRANSIENT_SQLSTATES)
+        )
+    return isinstance(exc, sa_exc.TimeoutError | ConnectionError)
+
+
+# PostgreSQL: connection exceptions, administrator shutdown or restart, serialization
+# failure, deadlock, lock not available, too many connections.
+_TRANSIENT_SQLSTATES = ("08", "57P", "40001", "40P01", "55P03", "53300")
 
 
 class AppendOnlyError(RuntimeError):

@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.accounts.dependencies import actor_for, bind_db
+from app.accounts.dependencies import actor_for, bind_db, session_cookie_name
 from app.accounts.policy import enforce_classified
 from app.audit import service as audit
+from app.common import failpoints, openapi
 from app.common.clock import Clock
 from app.common.crypto import FieldCipher
-from app.common.errors import AppError, NotAuthenticated
+from app.common.errors import AppError, Invalid, NotAuthenticated, ServiceUnavailable
 from app.config import ROOT_DIR, Settings, get_settings
 from app.content.service import get_library
-from app.db import Database, make_engine
+from app.db import Database, is_transient, make_engine
 from app.inbox.dependencies import load_unread_messages
 from app.reminders.dependencies import load_unread_count
 from app.templating import render
+from app.web.i18n import resolve_locale
+from app.web.metrics import HttpMetrics, MetricsMiddleware
 from app.web.security import SecurityHeadersMiddleware, csrf_protect, protective_headers
 
 log = logging.getLogger("tuki")
@@ -33,7 +39,34 @@ API_PREFIX = "/api/v1"
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIX) or request.url.path in ("/healthz", "/readyz")
+    return request.url.path.startswith(API_PREFIX) or request.url.path in (
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """``("body", "body")`` is the field ``body``: only the leading location word is dropped."""
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
+    return ".".join(str(part) for part in loc)
+
+
+def _return_to(request: Request) -> str:
+    """Where to come back to after logging in again: the page asked for, query included.
+
+    A form posted after the session ran out returns to the page it was posted from (its
+    typed text is kept as a draft), not to the POST target.
+    """
+    if request.method != "GET" or request.headers.get("hx-request") == "true":
+        referer = urlsplit(
+            request.headers.get("hx-current-url") or request.headers.get("referer", "")
+        )
+        if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+            return referer.path + (f"?{referer.query}" if referer.query else "")
+    url = request.url
+    return url.path + (f"?{url.query}" if url.query else "")
 
 
 def _error_response(
@@ -42,14 +75,21 @@ def _error_response(
     detail: Any,
     code: str,
     headers: dict[str, str] | None = None,
+    field: str | None = None,
 ) -> Response:
     if _wants_json(request):
-        return JSONResponse(
-            {"detail": detail, "code": code}, status_code=status_code, headers=headers
-        )
+        body: dict[str, Any] = {"detail": detail, "code": code}
+        if field:
+            body["field"] = field
+        return JSONResponse(body, status_code=status_code, headers=headers)
     if status_code == 401:
-        target = "/login/2fa" if code == "mfa_required" else f"/login?next={request.url.path}"
-        return RedirectResponse(target, status_code=303)
+        step = "/login/2fa" if code == "mfa_required" else "/login"
+        target = f"{step}?{urlencode({'next': _return_to(request)})}"
+        if request.headers.get("hx-request") == "true":
+            # An enhanced form: ask htmx to load the login page as a whole page, instead of
+            # swapping a fragment of it into the form.
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, 303)
     if code == "mfa_setup_required":
         return RedirectResponse("/account/2fa", status_code=303)
     message = detail if isinstance(detail, str) else "The request could not be processed."
@@ -103,15 +143,14 @@ def _install_error_handlers(app: FastAPI) -> None:
             and isinstance(exc, NotAuthenticated)
         ):
             return _error_response(request, 401, exc.detail, exc.code)
-        return _error_response(request, exc.status_code, detail, exc.code, exc.headers)
+        field = exc.field if isinstance(exc, Invalid) else None
+        return _error_response(request, exc.status_code, detail, exc.code, exc.headers, field)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
-                "field": ".".join(
-                    str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")
-                ),
+                "field": _field_name(tuple(err.get("loc", ()))),
                 "message": err.get("msg", "invalid"),
                 "type": err.get("type", "invalid"),
             }
@@ -127,7 +166,24 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = "Not found." if exc.status_code == 404 else str(exc.detail)
-        return _error_response(request, exc.status_code, detail, code, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (methods := openapi.allowed_methods(app, request.url.path)):
+            headers["Allow"] = ", ".join(methods)
+        return _error_response(request, exc.status_code, detail, code, headers)
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        """A lost connection or a failed commit is 503 + Retry-After: the work was rolled back."""
+        if not is_transient(exc):
+            return await _unexpected(request, exc)
+        name, method, path = type(exc).__name__, request.method, request.url.path
+        log.warning("database unavailable (%s) on %s %s", name, method, path)
+        unavailable = ServiceUnavailable()
+        return _error_response(
+            request, 503, unavailable.detail, unavailable.code, unavailable.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -155,6 +211,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Tests pass their own database (bound to a rolled-back connection) and clock."""
     settings = settings or get_settings()
+    failpoints.configure(os.environ.get(failpoints.ENV_VAR), env=settings.env)
 
     run_scheduler = settings.scheduler_enabled if start_scheduler is None else start_scheduler
 
@@ -173,7 +230,9 @@ def create_app(
             scheduler.start()
         yield
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            from app.common.shutdown import stop_scheduler
+
+            await stop_scheduler(scheduler)
         if owns_db:
             await app.state.db.dispose()
 
@@ -184,6 +243,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[
             Depends(bind_db),
+            Depends(resolve_locale),
             Depends(enforce_classified),
             Depends(csrf_protect),
             Depends(load_unread_count),
@@ -201,6 +261,9 @@ def create_app(
         app.state.db = database
 
     _install_error_handlers(app)
+    openapi.install(app, cookie_name=session_cookie_name(settings))
+    app.state.metrics = HttpMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=str(ROOT_DIR / "static")), name="static")
 
@@ -222,8 +285,10 @@ def create_app(
     from app.reminders.pages import router as reminder_pages
     from app.reminders.router import router as reminders_api
     from app.web.health import router as health
+    from app.web.metrics import router as metrics
 
     app.include_router(health)
+    app.include_router(metrics)
     app.include_router(accounts_api, prefix=API_PREFIX)
     app.include_router(clinics_api, prefix=API_PREFIX)
     app.include_router(programs_api, prefix=API_PREFIX)

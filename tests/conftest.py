@@ -97,3 +97,11 @@ def client_factory(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def client(client_factory) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
     return client_factory()
+
+
+@pytest.fixture
+def gateway():  # type: ignore[no-untyped-def]
+    """A local SMS/webhook gateway that verifies our HMAC signature (tests/sinks.py)."""
+    from tests.sinks import serve_gateway
+
+    yield from serve_gateway()

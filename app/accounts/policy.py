@@ -7,6 +7,7 @@ is refused at runtime (default deny) and fails the route-matrix test.
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,8 @@ class Access(enum.Enum):
     STAFF = "staff"
     # Reachable mid-login: the 2FA step, 2FA enrolment, logout.
     LOGIN_IN_PROGRESS = "login_in_progress"
+    # Monitoring with the operator's bearer token; no user session opens it.
+    OPERATOR = "operator"
 
 
 _ROLES: dict[Access, frozenset[Role]] = {
@@ -86,6 +89,7 @@ _ROLES: dict[Access, frozenset[Role]] = {
     Access.STAFF: frozenset({Role.THERAPIST, Role.ADMIN}),
     Access.AUTHENTICATED: frozenset(Role),
     Access.LOGIN_IN_PROGRESS: frozenset(Role),
+    Access.OPERATOR: frozenset(),
 }
 
 
@@ -124,6 +128,35 @@ class Guard:
         return principal
 
 
+class OperatorGuard(Guard):
+    """Monitoring endpoints: a bearer token from the settings, compared in constant time.
+
+    With no token configured nobody gets in. A logged-in user without the token gets 403,
+    so a clinic account can never be used to read operational data.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(Access.OPERATOR)
+
+    async def __call__(self, request: Request) -> Principal | None:
+        from app.accounts.dependencies import load_principal
+
+        request.state.access = self.access
+        configured = request.app.state.settings.metrics_token
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if (
+            configured is not None
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(
+                configured.get_secret_value().encode(), presented.strip().encode()
+            )
+        ):
+            return None
+        if await load_principal(request) is not None:
+            raise PermissionDenied("Monitoring needs the operator token.")
+        raise NotAuthenticated("Send the operator token as a bearer token.")
+
+
 PUBLIC = Guard(Access.PUBLIC)
 AUTHENTICATED = Guard(Access.AUTHENTICATED)
 PATIENT = Guard(Access.PATIENT)
@@ -131,6 +164,7 @@ THERAPIST = Guard(Access.THERAPIST)
 ADMIN = Guard(Access.ADMIN)
 STAFF = Guard(Access.STAFF)
 LOGIN_IN_PROGRESS = Guard(Access.LOGIN_IN_PROGRESS)
+OPERATOR = OperatorGuard()
 
 
 def _guards(dependant: Dependant) -> Iterable[Guard]:

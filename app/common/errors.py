@@ -69,3 +69,23 @@ class TooManyRequests(AppError):
     def __init__(self, detail: str, *, retry_after_seconds: int):
         super().__init__(detail)
         self.headers = {"Retry-After": str(max(1, retry_after_seconds))}
+
+
+class ServiceUnavailable(AppError):
+    """The database is briefly out of reach (connection lost, locked, commit failed): retry soon.
+
+    Nothing of the request was kept, so a retry (with the same ``Idempotency-Key``) is safe.
+    """
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(
+        self,
+        detail: str = "The service is briefly unavailable and nothing was saved. "
+        "Please try again in a moment.",
+        *,
+        retry_after_seconds: int = 1,
+    ):
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, retry_after_seconds))}

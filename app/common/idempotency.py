@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.common.errors import Invalid
+from app.common.clock import utc_now
+from app.common.errors import Conflict, Invalid
 from app.common.idempotency_models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# Clients retry within seconds or minutes; a day is the usual promise (and lets keys be pruned).
+KEY_LIFETIME = timedelta(hours=24)
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -23,9 +28,17 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 async def replay(
-    db: AsyncSession, *, user_id: int, key: str | None, request_fingerprint: str
+    db: AsyncSession,
+    *,
+    user_id: int,
+    key: str | None,
+    request_fingerprint: str,
+    now: datetime | None = None,
 ) -> JSONResponse | None:
-    """The stored answer for this key, or None if it is new."""
+    """The stored answer for this key, or None if it is new (or its record has expired).
+
+    A record older than :data:`KEY_LIFETIME` is removed, so the key works as a new one.
+    """
     if not key:
         return None
     if len(key) > 200:
@@ -36,6 +49,10 @@ async def replay(
         )
     )
     if record is None:
+        return None
+    if record.created_at <= (now or utc_now()) - KEY_LIFETIME:
+        await db.delete(record)
+        await db.flush()
         return None
     if record.request_fingerprint != request_fingerprint:
         raise Invalid(
@@ -58,7 +75,14 @@ async def remember(
     request_fingerprint: str,
     status_code: int,
     body: Any,
+    now: datetime | None = None,
 ) -> None:
+    """Store the answer in the same transaction as the work, so both commit or neither does.
+
+    Two requests with one key that both got past :func:`replay` meet here: the unique
+    ``(user_id, key)`` makes the second wait for the first and then fail, and its whole
+    unit of work rolls back. It answers 409 with Retry-After; the retry gets the replay.
+    """
     if not key:
         return
     db.add(
@@ -68,6 +92,16 @@ async def remember(
             request_fingerprint=request_fingerprint,
             status_code=status_code,
             response_body=jsonable_encoder(body),
+            created_at=now or utc_now(),
         )
     )
-    await db.flush()
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        conflict = Conflict(
+            "Another request with this Idempotency-Key was being processed at the same time. "
+            "Retry to get its answer.",
+            code="idempotency_in_progress",
+        )
+        conflict.headers = {"Retry-After": "1"}
+        raise conflict from exc

@@ -32,6 +32,7 @@ from app.clinics.models import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from app.clinics.schemas import PersonRef
 from app.common.crypto import FieldCipher
 from app.common.errors import Conflict, Invalid, NotFound, PermissionDenied
+from app.common.failpoints import failpoint
 from app.config import Settings
 from app.content.loader import ContentLibrary
 from app.inbox.models import FUNCTIONS, Message
@@ -445,6 +446,7 @@ async def send_message(
     )
     db.add(message)
     await db.flush()
+    await failpoint("message.after_insert")
     await adherence.record(
         db,
         enrollment_id=enrollment.id,
@@ -457,6 +459,7 @@ async def send_message(
             "anchored": bool(data.exercise_response_id or data.questionnaire_response_id),
         },
     )
+    await failpoint("message.after_event")
     await audit.record(
         db,
         actor,
@@ -467,6 +470,7 @@ async def send_message(
         clinic_id=enrollment.clinic_id,
         at=now,
     )
+    await failpoint("message.after_audit")
     row = (await db.execute(_message_query().where(Message.id == message.id))).one()
     return _read(row, library, cipher)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from app.clinics.models import Enrollment, EnrollmentStatus
 from app.clinics.schemas import PersonRef
 from app.common.crypto import FieldCipher
 from app.common.errors import Conflict, Invalid, NotFound, PermissionDenied
+from app.common.failpoints import failpoint
 from app.content.loader import ContentLibrary
 from app.content.schemas import ExerciseSpec, Module, Program
 from app.programs import pacing
@@ -1045,6 +1046,7 @@ async def _submit(
         cipher=cipher,
         now=now,
     )
+    await failpoint("exercise.after_store")
     await adherence.record(
         db,
         enrollment_id=enrollment.id,
@@ -1052,6 +1054,7 @@ async def _submit(
         at=now,
         detail={"module": item.ref, "exercise": spec.id, "type": spec.type},
     )
+    await failpoint("exercise.after_event")
     await _audit(
         db,
         actor,
@@ -1060,6 +1063,7 @@ async def _submit(
         resource_type="exercise_response",
         resource_id=resource,
     )
+    await failpoint("exercise.after_audit")
     return SaveOutcome(response_read(row, cipher, content=True), [])
 
 
@@ -1195,25 +1199,39 @@ async def read_work(
 # --- tailoring ---------------------------------------------------------------------------------------------
 
 
-def _describe_change(kind: str, detail: dict[str, Any]) -> str:
+def _english(message: str, /, **variables: object) -> str:
+    return message % variables if variables else message
+
+
+def describe_change(kind: str, detail: dict[str, Any], _: Callable[..., str] = _english) -> str:
+    """One line for the tailoring history. The JSON API says it in English; pages pass the
+    request's ``gettext`` so the therapist reads it in their own language."""
     title = detail.get("title", detail.get("module", "a module"))
     if kind == "open_early":
-        return f"Opened “{title}”" + ("" if detail.get("gate") else " early")
+        if detail.get("gate"):
+            return _("Opened “%(title)s”", title=title)
+        return _("Opened “%(title)s” early", title=title)
     if kind == "hide":
-        return f"Hid “{title}”"
+        return _("Hid “%(title)s”", title=title)
     if kind == "unhide":
-        return f"Showed “{title}” again"
+        return _("Showed “%(title)s” again", title=title)
     if kind == "add_module":
-        return f"Added “{title}” from {detail.get('program_title', detail.get('program'))}"
+        source = detail.get("program_title", detail.get("program"))
+        return _("Added “%(title)s” from %(program)s", title=title, program=source)
     if kind == "remove_module":
-        return f"Removed “{title}”"
+        return _("Removed “%(title)s”", title=title)
     if kind == "pacing":
         after = detail.get("after", {})
         gate = after.get("therapist_gate")
         days = after.get("min_days_between_modules")
-        gate_text = {None: "program default", True: "on", False: "off"}[gate]
-        days_text = "program default" if days is None else f"{days}"
-        return f"Changed pacing: therapist opens each module: {gate_text}; days between modules: {days_text}"
+        default = _("program default")
+        gate_text = {None: default, True: _("on"), False: _("off")}[gate]
+        days_text = default if days is None else str(days)
+        return _(
+            "Changed pacing: therapist opens each module: %(gate)s; days between modules: %(days)s",
+            gate=gate_text,
+            days=days_text,
+        )
     return kind
 
 
@@ -1440,7 +1458,7 @@ async def _change_read(db: AsyncSession, change: TailoringChange) -> TailoringCh
     return TailoringChangeRead(
         id=change.id,
         kind=change.kind,
-        description=_describe_change(change.kind, change.detail),
+        description=describe_change(change.kind, change.detail),
         detail=change.detail,
         actor=PersonRef(id=user.id, full_name=user.full_name) if user else None,
         at=change.at,
@@ -1577,7 +1595,7 @@ async def tailoring_history(db: AsyncSession, enrollment_id: int) -> list[Tailor
         TailoringChangeRead(
             id=change.id,
             kind=change.kind,
-            description=_describe_change(change.kind, change.detail),
+            description=describe_change(change.kind, change.detail),
             detail=change.detail,
             actor=PersonRef(id=user_id, full_name=name) if user_id is not None else None,
             at=change.at,

@@ -1,10 +1,11 @@
-"""APScheduler 3 set-up: an in-memory job store with three fixed sweep jobs, nothing per patient.
+"""APScheduler 3 set-up: an in-memory job store with fixed sweep jobs, nothing per patient.
 
 APScheduler cannot share a job store between processes, so it holds no state worth
-sharing: the jobs only *trigger* the plan and deliver sweeps (and the session purge), and
-the reminder rows decide what is due. Any number of schedulers may run — the web process
-in development, one or more ``tuki worker`` processes in production — and the claim step
-keeps every reminder to one sender.
+sharing: the jobs only *trigger* the plan and deliver sweeps (and the session purge and the
+daily retention run, app/ops/retention.py), and the rows decide what is due. Any number of
+schedulers may run — the web process in development, one or more ``tuki worker`` processes
+in production — and the claim step keeps every reminder to one sender; the retention run
+claims enrollments the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.config import Settings
 from app.content.loader import ContentLibrary
 from app.content.service import get_library
 from app.db import Database, make_engine
+from app.ops import retention
 from app.reminders import jobs
 from app.reminders.channels import Channels, channels_from_settings
 
@@ -72,6 +74,15 @@ def build_scheduler(
         misfire_grace_time=settings.session_purge_interval_minutes * 60,
         kwargs={"database": database, "clock": clock},
     )
+    scheduler.add_job(
+        retention.retention_sweep,
+        IntervalTrigger(hours=24, timezone=UTC),
+        id="retention.run",
+        name="retention.run",
+        replace_existing=True,
+        misfire_grace_time=24 * 3600,
+        kwargs={"database": database, "settings": settings, "clock": clock},
+    )
     return scheduler
 
 
@@ -102,7 +113,9 @@ async def run_worker(settings: Settings, *, once: bool = False) -> str:
         scheduler.start()
         log.info("tuki worker started")
         await stop.wait()
-        scheduler.shutdown(wait=False)
+        from app.common.shutdown import stop_scheduler
+
+        await stop_scheduler(scheduler)  # lets a sweep in progress finish its batch
         return "stopped"
     finally:
         await database.dispose()

@@ -15,10 +15,11 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 from app.accounts import service as accounts_service
+from app.accounts.models import Role, User
 from app.accounts.policy import Access, all_api_routes, guard_of
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.factories import World, build_world
+from tests.factories import World, build_world, create_user
 from tests.inbox.helpers import create_absence, create_message, create_snippet
 from tests.questionnaires.helpers import create_alert
 
@@ -39,6 +40,8 @@ ALLOWED_ROLES = {
     Access.THERAPIST: {"therapist"},
     Access.ADMIN: {"admin"},
     Access.STAFF: {"admin", "therapist"},
+    # The operator's bearer token, never a user session (tests/web/test_metrics.py).
+    Access.OPERATOR: set(),
 }
 
 
@@ -49,15 +52,28 @@ class Caller:
     email: str | None
     # Whether this caller may see world.enrollment (object-level rule).
     owns_enrollment: bool
+    # Whether this caller owns world.therapist's own rows (private snippets, absences);
+    # a covering colleague sees the patients but not these.
+    owns_therapist_rows: bool | None = None
+
+    def owns(self, path: str) -> bool:
+        if "{snippet_id}" in path or "{absence_id}" in path:
+            return (
+                self.owns_enrollment
+                if self.owns_therapist_rows is None
+                else self.owns_therapist_rows
+            )
+        return self.owns_enrollment
 
 
-def callers(world: World) -> list[Caller]:
+def callers(world: World, covering: User) -> list[Caller]:
     return [
         Caller("anonymous", "anonymous", None, False),
         Caller("patient", "patient", world.patient_user.email, True),
         Caller("another patient", "patient", world.other_patient_user.email, False),
         Caller("therapist", "therapist", world.therapist.email, True),
         Caller("another therapist", "therapist", world.other_therapist.email, False),
+        Caller("covering therapist", "therapist", covering.email, True, owns_therapist_rows=False),
         Caller(
             "another clinic's therapist", "therapist", world.other_clinic_therapist.email, False
         ),
@@ -135,8 +151,17 @@ async def inbox_rows(db, app, clock, world: World, path: str) -> dict[str, int]:
     return rows
 
 
+async def covering_colleague(db, clock, world: World) -> User:
+    """A third therapist of the clinic, covering world.therapist during an absence that is on now."""
+    covering = await create_user(db, world.clinic, Role.THERAPIST, clock.now())
+    await create_absence(
+        db, world.therapist, covering, starts_at=clock.now() - timedelta(hours=1), days=7
+    )
+    return covering
+
+
 async def client_as(
-    app: FastAPI, db, settings, clock, world: World, caller: Caller
+    app: FastAPI, db, settings, clock, world: World, caller: Caller, covering: User
 ) -> httpx.AsyncClient:
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
     if caller.email is None:
@@ -151,6 +176,7 @@ async def client_as(
             world.other_patient_user,
             world.other_admin,
             world.other_clinic_therapist,
+            covering,
         )
         if u.email == caller.email
     )
@@ -197,16 +223,17 @@ async def test_route_answers_each_caller_as_the_policy_says(path, method, app, d
     guard = guard_of(route)
     assert guard is not None
     world = await build_world(db, clock.now())
+    covering = await covering_colleague(db, clock, world)
     alert_id = await create_alert(db, world.enrollment) if "{alert_id}" in path else 0
     rows = await inbox_rows(db, app, clock, world, path)
     url = fill_path(path, world, alert_id=alert_id, rows=rows)
-    is_api = path.startswith("/api/") or path in ("/healthz", "/readyz")
+    is_api = path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics")
     object_scoped = any(
         f"{{{name}}}" in path
         for name in ("enrollment_id", "alert_id", "message_id", "snippet_id", "absence_id")
     )
-    for caller in callers(world):
-        client = await client_as(app, db, settings, clock, world, caller)
+    for caller in callers(world, covering):
+        client = await client_as(app, db, settings, clock, world, caller, covering)
         kwargs = {}
         if method in ("POST", "PUT", "PATCH"):
             kwargs = {"json": {}} if is_api else {"data": {}}
@@ -227,7 +254,7 @@ async def test_route_answers_each_caller_as_the_policy_says(path, method, app, d
         assert not policy_denied(response, is_api, method), label
         assert response.status_code < 500, label
         if object_scoped:
-            if caller.owns_enrollment:
+            if caller.owns(path):
                 assert response.status_code != 404, label
             else:
                 assert response.status_code == 404, label

@@ -105,6 +105,14 @@ class TestSending:
         )
         assert ok.status_code == 201
 
+    async def test_a_missing_body_names_the_field(self, client, db, clock):
+        world = await build_world(db, clock.now())
+        await login(client, world.patient_user.email)
+        for payload in ({}, {"body": 12}):
+            r = await client.post(thread_url(world.enrollment.id), json=payload)
+            assert r.status_code == 422, r.text
+            assert [e["field"] for e in r.json()["detail"]] == ["body"], r.text
+
     async def test_pages_keep_the_text_on_422(self, client_factory, db, clock, settings):
         world = await build_world(db, clock.now())
         patient, therapist = client_factory(), client_factory()

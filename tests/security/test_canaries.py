@@ -1,13 +1,21 @@
-"""Canary strings written by a patient never leak into logs or outgoing e-mail files."""
+"""Canary strings written in therapy never leak into logs, e-mails, webhook bodies or metrics."""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
+from pydantic import SecretStr
+
+from app.reminders.channels import channels_from_settings
+from app.reminders.deliverer import Deliverer
 from tests.factories import build_world, login
 from tests.programs.helpers import path_of, valid_data
+from tests.reminders.helpers import plan, set_preferences
+from tests.sinks import SECRET, SmtpSink, free_port
 
 API = "/api/v1"
 SAMPLE_TEXT = "I noticed my shoulders drop when I slowed down."
@@ -64,3 +72,70 @@ async def test_patient_text_stays_out_of_logs_and_outbox(
     for canary in (canary_message, canary_answer):
         assert canary not in logged
         assert canary not in outbox
+
+
+async def test_patient_text_stays_out_of_emails_webhooks_and_metrics(
+    app, client, client_factory, db, database, clock, settings, gateway
+):
+    """Reminders about a message go out by real SMTP and a real signed webhook; neither they nor
+    the metrics scrape may carry a word of what was written."""
+    canary_from_patient = "CANARY-PAT-91c0d2aa"
+    canary_from_therapist = "CANARY-THER-5e1f7b33"
+    url, handler = gateway
+    port = free_port()
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    channel_settings = settings.model_copy(
+        update={
+            "email_backend": "smtp",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "reminder_webhook_url": url,
+            "reminder_webhook_secret": SecretStr(SECRET),
+            "metrics_token": SecretStr("operator-token-canary-check"),
+        }
+    )
+    app.state.settings = channel_settings
+    world = await build_world(db, clock.now())
+    world.patient.phone = "+358 40 555 0101"
+    db.add(world.patient)
+    await set_preferences(db, world.enrollment, email=True, sms=True)
+
+    await login(client, world.patient_user.email)
+    sent = await client.post(
+        f"{API}/enrollments/{world.enrollment.id}/messages",
+        json={"body": f"Hard week. {canary_from_patient}"},
+    )
+    assert sent.status_code == 201, sent.text
+    therapist = client_factory()
+    await login(therapist, world.therapist.email)
+    reply = await therapist.post(
+        f"{API}/enrollments/{world.enrollment.id}/messages",
+        json={"body": f"Thank you for telling me. {canary_from_therapist}"},
+    )
+    assert reply.status_code == 201, reply.text
+
+    moment = clock.now() + timedelta(days=3)
+    await plan(database, channel_settings, moment)
+    controller.start()
+    try:
+        worker = Deliverer(
+            database, settings=channel_settings, channels=channels_from_settings(channel_settings)
+        )
+        await worker.run(moment)
+    finally:
+        controller.stop()
+    scrape = await client_factory().get(
+        "/metrics", headers={"Authorization": "Bearer operator-token-canary-check"}
+    )
+    assert scrape.status_code == 200, scrape.text
+
+    emails = [m.as_string() for m in sink.messages]
+    webhooks = [json.dumps(p) for p in handler.accepted]
+    # The reminders really went out through both channels, so the absence below means something.
+    assert emails and webhooks
+    assert "tuki_http_requests_total" in scrape.text
+    for canary in (canary_from_patient, canary_from_therapist):
+        assert all(canary not in text for text in emails)
+        assert all(canary not in text for text in webhooks)
+        assert canary not in scrape.text
