@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.helpers import login
 from tests.e2e.test_pages import DESKTOP, PHONE
 
+MAX_HEIGHT = 1800
 SHOTS = [
     ("patient", "depression@demo.tuki.test", "/patient", "en-GB"),
     ("patient-fi", "panic@demo.tuki.test", "/patient", "fi-FI"),
@@ -53,7 +54,10 @@ async def test_main_page_screenshots(  # type: ignore[no-untyped-def]
         assert response is not None and response.status == 200
         await page.locator("main h1").first.wait_for()
         target = shot_dir / f"{name}-{label}.png"
-        await page.screenshot(path=str(target), full_page=True, animations="disabled")
+        # The whole page, cut at MAX_HEIGHT so a long work list stays a readable picture.
+        full_height = await page.evaluate("document.documentElement.scrollHeight")
+        clip = {"x": 0, "y": 0, "width": viewport["width"], "height": min(full_height, MAX_HEIGHT)}
+        await page.screenshot(path=str(target), full_page=True, clip=clip, animations="disabled")
         width, height = png_size(target)
         assert width == viewport["width"], f"{target.name} is {width}px wide"
         assert height >= viewport["height"] // 2
