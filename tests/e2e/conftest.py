@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.processes import die_with_parent
+from tests.processes import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TUKI_CHROMIUM", "/usr/bin/chromium")
@@ -59,71 +54,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         terminalreporter.write_line(MISSING_CHROMIUM, yellow=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """Base URL of a uvicorn process serving the demo clinic."""
     if not chromium_available():
         pytest.skip(MISSING_CHROMIUM)
     tmp = Path(tempfile.mkdtemp(prefix="tuki-e2e-"))
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "TUKI_ENV": "test",
-        "TUKI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'e2e.db'}",
-        "TUKI_BASE_URL": base_url,
-        "TUKI_SCHEDULER_ENABLED": "false",
-        "TUKI_REQUIRE_STAFF_2FA": "false",
-        "TUKI_DEMO_OUTBOX_DIR": str(tmp / "outbox"),
-    }
-    env.pop("TUKI_TEST_DATABASE_URL", None)
-    tuki = [sys.executable, "-m", "app.cli"]
-    for command in (["migrate"], ["demo"]):
-        subprocess.run([*tuki, *command], cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603
-    log = (tmp / "server.log").open("wb")
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/login", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp / "server.log").read_text(errors="replace"))
-            time.sleep(0.2)
-        yield base_url
+        with demo_server(tmp, f"sqlite+aiosqlite:///{tmp / 'e2e.db'}", ready_path="/login") as url:
+            yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -12,19 +12,16 @@ import asyncio
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import pytest
+
+from tests.processes import demo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,12 +61,6 @@ def _server_database(tmp: Path) -> Iterator[str]:
         asyncio.run(_pg_admin(suite_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def fuzz_server() -> Iterator[LiveServer]:
     tmp = Path(tempfile.mkdtemp(prefix="tuki-fuzz-"))
@@ -78,59 +69,10 @@ def fuzz_server() -> Iterator[LiveServer]:
 
 
 def _serve(tmp: Path, database_url: str) -> Iterator[LiveServer]:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "TUKI_ENV": "test",
-        "TUKI_DATABASE_URL": database_url,
-        "TUKI_BASE_URL": base_url,
-        "TUKI_SCHEDULER_ENABLED": "false",
-        "TUKI_REQUIRE_STAFF_2FA": "false",
-        "TUKI_DEMO_OUTBOX_DIR": str(tmp / "outbox"),
-    }
-    env.pop("TUKI_TEST_DATABASE_URL", None)
-    tuki = [sys.executable, "-m", "app.cli"]
-    for command in (["migrate"], ["demo"]):
-        subprocess.run([*tuki, *command], cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603
-    log_path = tmp / "server.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log_path.read_text(errors="replace"))
-            time.sleep(0.2)
-        yield LiveServer(base_url, tmp)
+        with demo_server(tmp, database_url) as base_url:
+            yield LiveServer(base_url, tmp)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -39,6 +39,7 @@ from app.config import ROOT_DIR, Settings
 from app.db import Database, make_engine
 from tests.conftest import _TMP, TEST_DATABASE_URL, make_settings
 from tests.factories import World, build_world, create_enrollment
+from tests.processes import die_with_parent
 from tests.security.helpers import snapshot
 
 ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
@@ -127,6 +128,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=die_with_parent,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
