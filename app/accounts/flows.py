@@ -17,6 +17,7 @@ from app.audit.service import Actor
 from app.clinics import service as clinics_service
 from app.common.crypto import FieldCipher
 from app.common.errors import NotAuthenticated, TooManyRequests
+from app.common.messages import N_
 from app.config import Settings
 from app.deps import client_ip
 
@@ -71,10 +72,16 @@ async def password_login(
     if result.error == "locked":
         await audit.record(db, anonymous, action="login", resource_type="session", outcome="locked")
         minutes = max(1, round(result.retry_after / 60))
-        raise TooManyRequests(
-            f"Too many unsuccessful attempts. Please wait about {minutes} minute{'s' if minutes != 1 else ''} and try again.",
-            retry_after_seconds=result.retry_after,
-        ).keep_writes()
+        wait = (
+            N_("Too many unsuccessful attempts. Please wait about a minute and try again.")
+            if minutes == 1
+            else N_(
+                "Too many unsuccessful attempts. Please wait about %(minutes)s minutes and try "
+                "again.",
+                minutes=minutes,
+            )
+        )
+        raise TooManyRequests(wait, retry_after_seconds=result.retry_after).keep_writes()
     if not result.ok or result.user is None or result.token is None or result.session is None:
         await audit.record(db, anonymous, action="login", resource_type="session", outcome="failed")
         raise NotAuthenticated(service.LOGIN_FAILED_MESSAGE, code="login_failed").keep_writes()

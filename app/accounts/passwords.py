@@ -9,6 +9,8 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from starlette.concurrency import run_in_threadpool
 
+from app.common.messages import N_
+
 # OWASP's Argon2id baseline is m=19 MiB, t=2, p=1; we go above it on memory.
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 65536
@@ -53,9 +55,9 @@ def password_problem(
 ) -> str | None:
     """Explain why a password is refused, or None. Length and blocklist, per NIST 800-63B."""
     if len(password) < min_length:
-        return f"Use at least {min_length} characters."
+        return N_("Use at least %(count)s characters.", count=min_length)
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+        return N_("Use at most %(count)s characters.", count=MAX_PASSWORD_LENGTH)
     lowered = password.lower()
     if lowered in _common_passwords() or len(set(lowered)) < 4:
         return "This password is too common or too easy to guess; choose another."

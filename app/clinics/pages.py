@@ -325,8 +325,7 @@ def _retention_days(text: str) -> tuple[int | None, str | None]:
     if text.isdigit() and RETENTION_DAYS_MIN <= int(text) <= RETENTION_DAYS_MAX:
         return int(text), None
     return None, _(
-        "Enter a whole number of days from %(low)s to %(high)s, or leave it empty to keep "
-        "records.",
+        "Enter a whole number of days from %(low)s to %(high)s, or leave it empty to keep records.",
         low=RETENTION_DAYS_MIN,
         high=RETENTION_DAYS_MAX,
     )

@@ -30,6 +30,8 @@ from fastapi import Request
 
 from app.accounts.dependencies import load_principal
 from app.accounts.models import User
+from app.common.messages import N_ as N_
+from app.common.messages import Deferred
 
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "fi")
 DEFAULT_LOCALE = "en"
@@ -37,11 +39,6 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fi": "Suomi"}
 
 _locale: ContextVar[str] = ContextVar("tuki_locale", default=DEFAULT_LOCALE)
-
-
-def N_(message: str) -> str:
-    """Mark a string for the catalogue where it is defined; translate it where it is shown."""
-    return message
 
 
 # Messages written outside app/*/pages.py (app.main, the guards, the account service) that
@@ -191,6 +188,8 @@ def ngettext(singular: str, plural: str, num: int, /, **variables: object) -> st
 
 def translate(message: str) -> str:
     """A message decided elsewhere (an error page's text): translated when the catalogue knows it."""
+    if isinstance(message, Deferred):
+        return gettext(message.msgid, **message.params)
     return catalogue(get_locale()).ugettext(message) if message else message
 
 

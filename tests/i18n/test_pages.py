@@ -248,3 +248,41 @@ class TestTextsMadeOutsideTemplates:
         bell = await patient.get("/notifications")
         assert "Tukissa odottaa sinulle jotain uutta." in bell.text
         assert PATIENT_LINE not in bell.text
+
+
+class TestServiceMessagesWithNumbers:
+    """Refusals built by services with a number in them: Finnish on the page, English in the API."""
+
+    async def test_a_short_password_is_explained_in_finnish_on_the_page(self, client, db, clock):
+        world = await build_world(db, clock.now())
+        await _set_language(db, world.admin, "fi")
+        token = await login(client, world.admin.email)
+        page = await client.post(
+            "/account/password",
+            data={
+                "current_password": PASSWORD,
+                "new_password": "lyhyt",
+                "new_password_confirm": "lyhyt",
+                "csrf_token": token,
+            },
+        )
+        assert page.status_code == 422
+        assert "Käytä vähintään 10 merkkiä." in page.text
+        api = await client.post(
+            "/api/v1/auth/password", json={"current_password": PASSWORD, "new_password": "lyhyt"}
+        )
+        assert api.status_code == 422
+        assert api.json()["detail"] == "Use at least 10 characters."
+
+    async def test_a_locked_login_says_how_long_in_the_browsers_language(
+        self, client, db, clock, settings
+    ):
+        world = await build_world(db, clock.now())
+        for _ in range(settings.login_max_failures_per_account + 1):
+            locked = await client.post(
+                "/login",
+                data={"email": world.patient_user.email, "password": "not-the-password"},
+                headers=FI,
+            )
+        assert locked.status_code == 429
+        assert f"Odota noin {settings.login_lock_minutes} minuuttia" in locked.text
