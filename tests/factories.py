@@ -142,3 +142,10 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
     token: str = response.json()["csrf_token"]
     client.headers["X-CSRF-Token"] = token
     return token
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]

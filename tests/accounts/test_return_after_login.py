@@ -6,12 +6,24 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from app.accounts import totp
-from tests.factories import PASSWORD, build_world, login
+from tests.factories import PASSWORD, build_world, csrf_from, login
 
 
 def next_of(location: str) -> str:
     parts = urlsplit(location)
     return parse_qs(parts.query)["next"][0]
+
+
+async def enrol_admin_in_2fa(client, world, clock) -> str:  # type: ignore[no-untyped-def]
+    """Turn on TOTP for the clinic admin; returns the secret."""
+    await login(client, world.admin.email)
+    setup = await client.post("/api/v1/auth/2fa/setup")
+    secret: str = setup.json()["secret"]
+    confirmed = await client.post(
+        "/api/v1/auth/2fa/confirm", json={"code": totp.code_at(secret, clock.now())}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return secret
 
 
 async def test_an_anonymous_visit_returns_to_the_page_and_its_query(client, db, clock):
@@ -67,14 +79,7 @@ async def test_a_post_from_another_site_is_refused_not_redirected(client, db, cl
 
 async def test_the_second_factor_step_keeps_the_page(client_factory, db, clock):
     world = await build_world(db, clock.now())
-    first = client_factory()
-    await login(first, world.admin.email)
-    setup = await first.post("/api/v1/auth/2fa/setup")
-    secret = setup.json()["secret"]
-    confirmed = await first.post(
-        "/api/v1/auth/2fa/confirm", json={"code": totp.code_at(secret, clock.now())}
-    )
-    assert confirmed.status_code == 200, confirmed.text
+    secret = await enrol_admin_in_2fa(client_factory(), world, clock)
 
     client = client_factory()
     asked = "/admin/reports?program=depression"
@@ -89,9 +94,7 @@ async def test_the_second_factor_step_keeps_the_page(client_factory, db, clock):
 
     form = await client.get(password_step.headers["location"])
     assert f'name="next" value="{asked.replace("&", "&amp;")}"' in form.text
-    marker = 'name="csrf_token" value="'
-    start = form.text.index(marker) + len(marker)
-    csrf = form.text[start : form.text.index('"', start)]
+    csrf = csrf_from(form.text)
     clock.advance(timedelta(seconds=30))
     done = await client.post(
         "/login/2fa",
@@ -104,11 +107,7 @@ async def test_the_second_factor_step_keeps_the_page(client_factory, db, clock):
 
 async def test_next_never_leaves_the_site_after_the_second_factor(client_factory, db, clock):
     world = await build_world(db, clock.now())
-    first = client_factory()
-    await login(first, world.admin.email)
-    setup = await first.post("/api/v1/auth/2fa/setup")
-    secret = setup.json()["secret"]
-    await first.post("/api/v1/auth/2fa/confirm", json={"code": totp.code_at(secret, clock.now())})
+    secret = await enrol_admin_in_2fa(client_factory(), world, clock)
     client = client_factory()
     step = await client.post(
         "/login",
@@ -117,9 +116,7 @@ async def test_next_never_leaves_the_site_after_the_second_factor(client_factory
     )
     assert step.headers["location"] == "/login/2fa"
     form = await client.get("/login/2fa")
-    marker = 'name="csrf_token" value="'
-    start = form.text.index(marker) + len(marker)
-    csrf = form.text[start : form.text.index('"', start)]
+    csrf = csrf_from(form.text)
     clock.advance(timedelta(seconds=30))
     done = await client.post(
         "/login/2fa",

@@ -14,7 +14,7 @@ from app.reminders.models import Notification
 from app.reminders.render import PATIENT_LINE
 from app.templating import render
 from app.web.i18n import gettext
-from tests.factories import PASSWORD, build_world, login
+from tests.factories import PASSWORD, build_world, csrf_from, login
 
 FI = {"accept-language": "fi-FI,fi;q=0.9"}
 
@@ -32,12 +32,6 @@ async def _page_login(client, email: str, headers: dict[str, str] | None = None)
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-
-
-def _csrf_from(html: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index('"', start)]
 
 
 class TestLoginPage:
@@ -141,7 +135,7 @@ class TestLanguageSelector:
         await _page_login(client, world.patient_user.email)
         account = await client.get("/account")
         assert 'id="f-language"' in account.text and "Same as my browser" in account.text
-        token = _csrf_from(account.text)
+        token = csrf_from(account.text)
 
         r = await client.post("/account/language", data={"csrf_token": token, "language": "fi"})
         assert r.status_code == 303 and r.headers["location"] == "/account?language=saved"
@@ -169,7 +163,7 @@ class TestLanguageSelector:
         world = await build_world(db, clock.now())
         client = client_factory()
         await _page_login(client, world.patient_user.email)
-        token = _csrf_from((await client.get("/account")).text)
+        token = csrf_from((await client.get("/account")).text)
         r = await client.post("/account/language", data={"csrf_token": token, "language": "xx"})
         assert r.status_code == 422
         assert "Choose one of the languages shown." in r.text

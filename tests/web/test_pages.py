@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.factories import PASSWORD, build_world, login
+from tests.factories import PASSWORD, build_world, csrf_from, login
 
 
 async def _page_login(client, email):
@@ -11,12 +11,6 @@ async def _page_login(client, email):
     )
     assert r.status_code == 303, r.text
     return r.headers["location"]
-
-
-def _csrf_from(html: str) -> str:
-    marker = 'name="csrf_token" value="'
-    start = html.index(marker) + len(marker)
-    return html[start : html.index('"', start)]
 
 
 class TestLanding:
@@ -84,7 +78,7 @@ class TestAdminForms:
         world = await build_world(db, clock.now())
         await _page_login(client, world.admin.email)
         form = await client.get("/admin/enroll")
-        token = _csrf_from(form.text)
+        token = csrf_from(form.text)
         r = await client.post(
             "/admin/enroll",
             data={
@@ -105,7 +99,7 @@ class TestAdminForms:
     async def test_enroll_form_success_shows_invitation_once(self, client, db, clock):
         world = await build_world(db, clock.now())
         await _page_login(client, world.admin.email)
-        token = _csrf_from((await client.get("/admin/enroll")).text)
+        token = csrf_from((await client.get("/admin/enroll")).text)
         r = await client.post(
             "/admin/enroll",
             data={
@@ -143,7 +137,7 @@ class TestAdminForms:
         world = await build_world(db, clock.now())
         await _page_login(client, world.admin.email)
         page = await client.get(f"/admin/enrollments/{world.enrollment.id}")
-        token = _csrf_from(page.text)
+        token = csrf_from(page.text)
         r = await client.post(
             f"/admin/enrollments/{world.enrollment.id}",
             data={"csrf_token": token, "status": "paused"},
