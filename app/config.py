@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_recycle_seconds: int = 1800
+    # Off: a connection the database dropped fails its one request with 503 + Retry-After
+    # and the pool discards every connection as old as it, instead of paying a round trip
+    # at every checkout for the rare restart (benchmarks/README.md, scenario A).
+    db_pool_pre_ping: bool = False
     sqlite_busy_timeout_ms: int = 5000
 
     session_idle_minutes: int = 30

@@ -99,7 +99,7 @@ def make_engine(settings: Settings, *, application_name: str = "tuki.web") -> As
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_recycle=settings.db_pool_recycle_seconds,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
         connect_args={"server_settings": {"application_name": application_name}},
     )
 

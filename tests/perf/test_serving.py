@@ -70,7 +70,11 @@ def test_workers_option_overrides_settings(monkeypatch, uvicorn_calls):
 
 async def test_make_engine_applies_pool_settings():
     settings = make_settings(
-        database_url=PG_URL, db_pool_size=7, db_max_overflow=3, db_pool_recycle_seconds=99
+        database_url=PG_URL,
+        db_pool_size=7,
+        db_max_overflow=3,
+        db_pool_recycle_seconds=99,
+        db_pool_pre_ping=True,
     )
     engine = make_engine(settings)
     try:
@@ -79,5 +83,10 @@ async def test_make_engine_applies_pool_settings():
         assert pool._max_overflow == 3
         assert pool._recycle == 99
         assert pool._pre_ping is True
+    finally:
+        await engine.dispose()
+    engine = make_engine(make_settings(database_url=PG_URL))
+    try:
+        assert engine.sync_engine.pool._pre_ping is False  # type: ignore[attr-defined]
     finally:
         await engine.dispose()

@@ -3,8 +3,9 @@
 A real server runs a steady mix of reads and writes; in the middle, every backend of the
 web app is terminated with ``pg_terminate_backend``. Requests caught in flight may fail,
 but only with 503 + Retry-After, at most one per pooled connection; the app is back to
-full success within a second without a restart (``pool_pre_ping`` discards the dead
-connections at checkout).
+full success within a second without a restart (pre-ping is off by default: the first
+request on a dead connection fails with 503 and the pool then drops every connection as
+old as it).
 """
 
 from __future__ import annotations
