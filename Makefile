@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TUKI_ENV ?= demo
 
-.PHONY: run test install install-test lint typecheck migrate demo bench screenshots clean
+.PHONY: run test install install-test lint typecheck migrate demo bench bench-render screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ demo: install
 # PostgreSQL scenarios of benchmarks/README.md (needs wrk; TUKI_BENCH_DATABASE_URL).
 bench: install-test
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# QUALITY.md 4.3 B render micro-benchmark (pytest-benchmark, SQLite in a temp dir; not in make test).
+bench-render: install-test
+	TUKI_ENV=test $(BIN)/python -m pytest benchmarks/test_render.py -p no:cacheprovider --benchmark-only $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var
