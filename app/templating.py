@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.accounts.policy import Principal
+from app.common.clock import as_utc
 from app.config import ROOT_DIR
 from app.web import i18n
 
@@ -34,11 +41,75 @@ templates.env.filters["translate"] = i18n.translate
 templates.env.filters["weekday_date"] = i18n.weekday_date
 templates.env.filters["number"] = i18n.format_number
 
+# The last resort when no zone name loads, as in the inbox and the reminder planner.
+FALLBACK_ZONE = ZoneInfo("UTC")
+
+# The reader's time zone for the render under way; like the locale, each request has its own.
+_zone: ContextVar[ZoneInfo] = ContextVar("tuki_zone", default=FALLBACK_ZONE)
+
+
+def _loaded(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def zone_named(*names: str | None) -> ZoneInfo:
+    """The first of ``names`` that loads, so a bad patient zone falls back to the clinic's."""
+    for name in names:
+        found = _loaded(name)
+        if found is not None:
+            return found
+    return FALLBACK_ZONE
+
+
+@contextmanager
+def use_zone(zone: ZoneInfo) -> Iterator[None]:
+    """Show times in ``zone`` inside the block (a render, a test)."""
+    token = _zone.set(zone)
+    try:
+        yield
+    finally:
+        _zone.reset(token)
+
+
+def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    """A stored UTC moment as the reader's wall clock shows it; the markup keeps UTC ISO."""
+    if value is None:
+        return ""
+    return as_utc(value).astimezone(_zone.get()).strftime(fmt)
+
+
+templates.env.filters["local"] = local
+
+
+def reader_zone(principal: Principal | None, *, patient_timezone: str | None = None) -> ZoneInfo:
+    """Whose clock a page's times follow: a patient's own zone, else their clinic's; staff
+    see their clinic's. The names come with the session lookup, so no page spends a query.
+    A page that has just changed the patient's zone passes the new name."""
+    if principal is None:
+        return FALLBACK_ZONE
+    if patient_timezone is not None and principal.patient_id is not None:
+        return zone_named(patient_timezone, *principal.timezones)
+    return zone_named(*principal.timezones)
+
 
 def render(
-    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    zone: ZoneInfo | None = None,
 ) -> HTMLResponse:
-    """Render a page with the caller and their CSRF token always available to the layout."""
+    """Render a page with the caller and their CSRF token always available to the layout.
+
+    ``zone`` is the reader's time zone (see ``reader_zone``); the ``local`` filter shows
+    times in it. Pages that show no times leave it out.
+    """
     principal = getattr(request.state, "principal", None)
     locale = i18n.locale_for(request)
     ctx: dict[str, Any] = {
@@ -47,6 +118,7 @@ def render(
         "errors": {},
         "form": {},
         "locale": locale,
+        "zone": str(zone or FALLBACK_ZONE),
         # Loaded by app.reminders.dependencies.load_unread_count (one query per page).
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
     }
@@ -54,5 +126,5 @@ def render(
     if clinic is not None:
         ctx["clinic"] = clinic
     ctx.update(context or {})
-    with i18n.use_locale(locale):
+    with i18n.use_locale(locale), use_zone(zone or FALLBACK_ZONE):
         return templates.TemplateResponse(request, name, ctx, status_code=status_code)

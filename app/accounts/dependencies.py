@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, cast, func, select
 
 from app.accounts import service
-from app.accounts.models import Role
+from app.accounts.models import Role, User
 from app.accounts.policy import (
     ADMIN,
     AUTHENTICATED,
@@ -31,6 +32,30 @@ from app.inbox.models import Absence
 _UNSET = object()
 
 
+def _covered_colleagues(now: datetime) -> ColumnElement[str | None]:
+    """The colleagues whose absence the user covers right now, as "3,7" (NULL for none).
+
+    Read in the session lookup's own statement: every staff request needs it, and a
+    second round trip for it was a sixth of an API read's time (benchmarks/README.md, A).
+    """
+    return (
+        select(func.aggregate_strings(cast(Absence.therapist_id, String), ","))
+        .where(
+            Absence.covering_therapist_id == User.id,
+            Absence.clinic_id == User.clinic_id,
+            Absence.starts_at <= now,
+            Absence.ends_at > now,
+        )
+        .correlate(User)
+        .scalar_subquery()
+    )
+
+
+_CLINIC_TIMEZONE = (
+    select(Clinic.timezone).where(Clinic.id == User.clinic_id).correlate(User).scalar_subquery()
+)
+
+
 def session_cookie_name(settings: Settings) -> str:
     """``__Host-`` binds the cookie to this exact origin over HTTPS."""
     return "__Host-tuki_session" if settings.secure_cookies else "tuki_session"
@@ -47,9 +72,15 @@ async def load_principal(request: Request) -> Principal | None:
     if token:
         db = request.state.db
         now = request.app.state.clock.now()
-        found = await service.resolve_session(db, token, settings=settings, now=now)
+        found = await service.resolve_session(
+            db,
+            token,
+            settings=settings,
+            now=now,
+            extras=(_covered_colleagues(now), _CLINIC_TIMEZONE),
+        )
         if found is not None:
-            session, user = found
+            session, user, (covered, clinic_timezone) = found
             # The session's identity map holds rows weakly: keeping the user for the
             # request lets later ``db.get(User, …)`` (the locale, the account) answer
             # without another query.
@@ -57,17 +88,9 @@ async def load_principal(request: Request) -> Principal | None:
             patient_id = None
             crisis = None
             covering_for: frozenset[int] = frozenset()
-            if user.role == Role.THERAPIST:
-                covering_for = frozenset(
-                    await db.scalars(
-                        select(Absence.therapist_id).where(
-                            Absence.covering_therapist_id == user.id,
-                            Absence.clinic_id == user.clinic_id,
-                            Absence.starts_at <= now,
-                            Absence.ends_at > now,
-                        )
-                    )
-                )
+            timezones: tuple[str | None, ...] = (clinic_timezone,)
+            if user.role == Role.THERAPIST and covered:
+                covering_for = frozenset(int(part) for part in str(covered).split(","))
             if user.role == Role.PATIENT:
                 row = (
                     await db.execute(
@@ -76,6 +99,7 @@ async def load_principal(request: Request) -> Principal | None:
                             Clinic.emergency_number,
                             Clinic.crisis_line_name,
                             Clinic.crisis_line_number,
+                            Patient.timezone,
                         )
                         .join(Clinic, Clinic.id == Patient.clinic_id)
                         .where(Patient.user_id == user.id)
@@ -84,6 +108,7 @@ async def load_principal(request: Request) -> Principal | None:
                 if row is not None:
                     patient_id = row[0]
                     crisis = CrisisContacts(row[1], row[2], row[3])
+                    timezones = (row[4], clinic_timezone)
             if user.totp_enabled_at is not None and session.mfa_verified_at is None:
                 state = AuthState.MFA_PENDING
             elif user.is_staff and settings.staff_2fa_required and user.totp_enabled_at is None:
@@ -102,6 +127,7 @@ async def load_principal(request: Request) -> Principal | None:
                 patient_id=patient_id,
                 crisis=crisis,
                 covering_for=covering_for,
+                timezones=timezones,
             )
     request.state.principal = principal
     return principal

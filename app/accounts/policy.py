@@ -58,6 +58,9 @@ class Principal:
     crisis: CrisisContacts | None = None
     # For therapists: colleagues whose patients they cover right now (an absence handover).
     covering_for: frozenset[int] = frozenset()
+    # Whose clock the reader's pages follow, first name that loads wins: a patient's own
+    # zone, then the clinic's; staff have only the clinic's.
+    timezones: tuple[str | None, ...] = ()
 
     @property
     def first_name(self) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import passwords, totp
@@ -155,20 +156,30 @@ async def create_session(
 
 
 async def resolve_session(
-    db: AsyncSession, token: str, *, settings: Settings, now: datetime
-) -> tuple[UserSession, User] | None:
-    """The live session for a cookie token, enforcing idle and absolute expiry server-side."""
+    db: AsyncSession,
+    token: str,
+    *,
+    settings: Settings,
+    now: datetime,
+    extras: tuple[ColumnElement[Any], ...] = (),
+) -> tuple[UserSession, User, tuple[Any, ...]] | None:
+    """The live session for a cookie token, enforcing idle and absolute expiry server-side.
+
+    ``extras`` are more columns (correlated to ``User``) read in the same statement, so
+    the caller's per-request facts about the user cost no second round trip; their
+    values come back third.
+    """
     hashed = token_hash(settings.secret_key.get_secret_value(), token)
     row = (
         await db.execute(
-            select(UserSession, User)
+            select(UserSession, User, *extras)
             .join(User, User.id == UserSession.user_id)
             .where(UserSession.token_hash == hashed)
         )
     ).one_or_none()
     if row is None:
         return None
-    session, user = row
+    session, user, *extra_values = row
     idle_limit = timedelta(minutes=settings.session_idle_minutes)
     if (
         not user.is_active
@@ -179,7 +190,7 @@ async def resolve_session(
         return None
     if now - as_utc(session.last_seen_at) > SESSION_TOUCH_INTERVAL:
         session.last_seen_at = now
-    return session, user
+    return session, user, tuple(extra_values)
 
 
 async def end_session(db: AsyncSession, session_id: int) -> None:

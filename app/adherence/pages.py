@@ -25,7 +25,7 @@ from app.deps import ClockDep, DbSession, SettingsDep
 from app.programs.catalogue import PROGRAMS, program_title
 from app.questionnaires import service as questionnaires
 from app.questionnaires.pages import score_point_label
-from app.templating import render
+from app.templating import reader_zone, render
 from app.web.forms import form_data, validate
 from app.web.i18n import N_, translate
 from app.web.i18n import gettext as _
@@ -197,9 +197,10 @@ async def timeline_page(
                 "svg": charts.score_chart(spec, chart_points, chart_id=f"scores-{code}"),
             }
         )
+    zone = reader_zone(principal)
     days: list[dict[str, Any]] = []
     for event in events:
-        day = event.at.date()
+        day = event.at.astimezone(zone).date()
         if not days or days[-1]["day"] != day:
             days.append({"day": day, "events": []})
         days[-1]["events"].append(
@@ -221,6 +222,7 @@ async def timeline_page(
             "score_charts": score_charts,
             "program_title": program_title(enrollment.program),
         },
+        zone=zone,
     )
 
 

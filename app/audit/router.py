@@ -17,7 +17,7 @@ from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.common.openapi import ERRORS
 from app.deps import ClockDep, DbSession
-from app.templating import render
+from app.templating import reader_zone, render
 
 router = APIRouter(tags=["audit"])
 pages = APIRouter(include_in_schema=False)
@@ -87,4 +87,9 @@ async def access_log_page(
     request: Request, principal: PatientUser, db: DbSession, clock: ClockDep
 ) -> Response:
     entries = await _access_log(db, principal, request, clock.now())
-    return render(request, "patient/access_log.html", {"entries": entries})
+    return render(
+        request,
+        "patient/access_log.html",
+        {"entries": entries},
+        zone=reader_zone(principal),
+    )

@@ -22,7 +22,7 @@ from app.deps import ClockDep, DbSession, SettingsDep
 from app.inbox.pages import work_list_page
 from app.programs.catalogue import PROGRAMS, program_title
 from app.programs.pages import dashboard as patient_dashboard
-from app.templating import render
+from app.templating import reader_zone, render
 from app.web.forms import form_data, validate
 from app.web.i18n import gettext as _
 from app.web.i18n import translate
@@ -225,6 +225,7 @@ async def _enrollment_page(
             "errors": errors or {},
         },
         status_code=status_code,
+        zone=reader_zone(principal),
     )
 
 

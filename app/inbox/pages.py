@@ -160,6 +160,7 @@ async def work_list_page(
             **(extra or {}),
         },
         status_code=status_code,
+        zone=result.zone,
     )
 
 

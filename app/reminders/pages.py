@@ -23,7 +23,7 @@ from app.reminders.schemas import (
     PreferencesUpdate,
     RuleConfigUpdate,
 )
-from app.templating import render
+from app.templating import reader_zone, render
 from app.web.forms import validate
 from app.web.i18n import N_, translate
 from app.web.i18n import gettext as _
@@ -153,7 +153,9 @@ async def _preferences_page(
         context["reminders"] = await service.list_reminders(
             db, actor, enrollment, patient_view=True, limit=10, audited=False
         )
-    return render(request, "patient/reminders.html", context, status_code=status_code)
+    prefs = context["prefs"]
+    zone = reader_zone(principal, patient_timezone=prefs.timezone if prefs is not None else None)
+    return render(request, "patient/reminders.html", context, status_code=status_code, zone=zone)
 
 
 @router.get("/patient/reminders")
@@ -280,6 +282,7 @@ async def _admin_page(
             "errors": errors or {},
         },
         status_code=status_code,
+        zone=reader_zone(principal),
     )
 
 
@@ -330,7 +333,12 @@ async def admin_reminders_submit(
 async def notifications_page(request: Request, principal: AnyUser, db: DbSession) -> Response:
     """Everything behind the bell, newest first."""
     notifications = await service.list_notifications(db, principal.user_id)
-    return render(request, "reminders/notifications.html", {"notifications": notifications})
+    return render(
+        request,
+        "reminders/notifications.html",
+        {"notifications": notifications},
+        zone=reader_zone(principal),
+    )
 
 
 @router.post("/notifications/{notification_id}/open")

@@ -26,17 +26,18 @@ CEILINGS = {
         "questionnaire history": 7,
     },
     "therapist": {
-        "home / work list": 12,
-        "work list JSON": 10,
-        "caseload": 7,
-        "patient page": 15,
-        "timeline": 10,
-        # Session lookup, covering check, one SELECT of enrollment + rollup + thresholds +
-        # clinic + path + waits, the audit row (QUALITY.md 4.3 A: at most 4).
-        "enrollment adherence": 4,
-        "alerts": 4,
-        "enrollments": 5,
-        "questionnaire history": 7,
+        "home / work list": 11,
+        "work list JSON": 9,
+        "caseload": 6,
+        "patient page": 14,
+        "timeline": 9,
+        # The session lookup (which also reads the colleagues covered today), one SELECT
+        # of enrollment + rollup + thresholds + clinic + path + waits, the audit row
+        # (QUALITY.md 4.3 A: at most 4).
+        "enrollment adherence": 3,
+        "alerts": 3,
+        "enrollments": 4,
+        "questionnaire history": 6,
     },
     "admin": {
         "home": 7,

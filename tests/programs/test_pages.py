@@ -297,7 +297,7 @@ class TestTherapistPage:
         page = text_of(r.text)
         assert "1 Understanding your sleep Ready to start" in page
         assert "2 How sleep works Not open yet: Opens when module 1 is completed" in page
-        assert "My sleep diary Understanding your sleep · submitted 02.03.2026 09:00 UTC" in page
+        assert "My sleep diary Understanding your sleep · submitted 02.03.2026 11:00" in page
         assert "Got into bed" in page and "<td>23:00</td>" in r.text
         assert "Sleep efficiency (%)" in page and "Mean sleep efficiency (%) 75" in page
         assert "Add a module from another program" in page and "Tailoring history" in page
