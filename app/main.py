@@ -23,6 +23,7 @@ from app.common import failpoints, openapi
 from app.common.clock import Clock
 from app.common.crypto import FieldCipher
 from app.common.errors import AppError, Invalid, NotAuthenticated, ServiceUnavailable
+from app.common.routing import include
 from app.config import ROOT_DIR, Settings, get_settings
 from app.content.service import get_library
 from app.db import Database, is_transient, make_engine
@@ -287,23 +288,23 @@ def create_app(
     from app.web.health import router as health
     from app.web.metrics import router as metrics
 
-    app.include_router(health)
-    app.include_router(metrics)
-    app.include_router(accounts_api, prefix=API_PREFIX)
-    app.include_router(clinics_api, prefix=API_PREFIX)
-    app.include_router(programs_api, prefix=API_PREFIX)
-    app.include_router(questionnaires_api, prefix=API_PREFIX)
-    app.include_router(reminders_api, prefix=API_PREFIX)
-    app.include_router(inbox_api, prefix=API_PREFIX)
-    app.include_router(adherence_api, prefix=API_PREFIX)
-    app.include_router(exports_api, prefix=API_PREFIX)
-    app.include_router(audit_api, prefix=API_PREFIX)
-    app.include_router(account_pages)
-    app.include_router(clinic_pages)
-    app.include_router(program_pages)
-    app.include_router(questionnaire_pages)
-    app.include_router(reminder_pages)
-    app.include_router(inbox_pages)
-    app.include_router(adherence_pages)
-    app.include_router(audit_pages)
+    include(app, health)
+    include(app, metrics)
+    include(app, accounts_api, API_PREFIX)
+    include(app, clinics_api, API_PREFIX)
+    include(app, programs_api, API_PREFIX)
+    include(app, questionnaires_api, API_PREFIX)
+    include(app, reminders_api, API_PREFIX)
+    include(app, inbox_api, API_PREFIX)
+    include(app, adherence_api, API_PREFIX)
+    include(app, exports_api, API_PREFIX)
+    include(app, audit_api, API_PREFIX)
+    include(app, account_pages)
+    include(app, clinic_pages)
+    include(app, program_pages)
+    include(app, questionnaire_pages)
+    include(app, reminder_pages)
+    include(app, inbox_pages)
+    include(app, adherence_pages)
+    include(app, audit_pages)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import flows, service, totp
@@ -13,13 +13,14 @@ from app.accounts.models import Role
 from app.accounts.policy import AuthState, Principal
 from app.audit import service as audit
 from app.common.errors import AppError, Invalid, NotFound, TooManyRequests
+from app.common.routing import Router
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.templating import render
 from app.web.forms import form_data
 from app.web.i18n import LANGUAGE_NAMES, SUPPORTED_LOCALES, translate
 from app.web.i18n import gettext as _
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 HOME_FOR_ROLE = {Role.ADMIN: "/admin", Role.THERAPIST: "/therapist", Role.PATIENT: "/patient"}
 

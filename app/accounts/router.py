@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from app.accounts import flows, service, totp
 from app.accounts.dependencies import AnyUser, MaybeUser, MidLogin, actor_for
@@ -20,9 +20,10 @@ from app.audit import service as audit
 from app.clinics import service as clinics_service
 from app.common.errors import Invalid, NotAuthenticated, NotFound
 from app.common.openapi import ERRORS, with_errors
+from app.common.routing import Router
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 
-router = APIRouter(tags=["auth"])
+router = Router(tags=["auth"])
 
 
 async def _user(db: DbSession, user_id: int) -> User:

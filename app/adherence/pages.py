@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -19,6 +19,7 @@ from app.adherence.status import STATUS_LABELS, STATUS_ORDER, save_thresholds, t
 from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
 from app.common.errors import AppError
+from app.common.routing import Router
 from app.config import ROOT_DIR
 from app.content.service import library_of
 from app.deps import ClockDep, DbSession, SettingsDep
@@ -30,7 +31,7 @@ from app.web.forms import form_data, validate
 from app.web.i18n import N_, translate
 from app.web.i18n import gettext as _
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 DICTIONARY_PATH = ROOT_DIR / "docs" / "data-dictionary.md"
 

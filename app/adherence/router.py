@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from app.accounts.dependencies import AdminUser, StaffUser, actor_for
 from app.adherence import reports
@@ -12,10 +12,11 @@ from app.adherence.schemas import AdherenceReport, EnrollmentAdherenceRead
 from app.clinics.schemas import ProgramSlug
 from app.common.clock import Clock
 from app.common.openapi import IsoDate, PathId, QueryId, with_errors
+from app.common.routing import Router
 from app.content.service import library_of
 from app.deps import ClockDep, DbSession, SettingsDep
 
-router = APIRouter(tags=["adherence"])
+router = Router(tags=["adherence"])
 
 
 @router.get(

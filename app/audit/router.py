@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -16,11 +16,12 @@ from app.accounts.policy import Principal
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.common.openapi import ERRORS
+from app.common.routing import Router
 from app.deps import ClockDep, DbSession
 from app.templating import reader_zone, render
 
-router = APIRouter(tags=["audit"])
-pages = APIRouter(include_in_schema=False)
+router = Router(tags=["audit"])
+pages = Router(include_in_schema=False)
 
 ROLE_LABELS = {"therapist": "Therapist", "admin": "Clinic administrator", "system": "Tuki"}
 

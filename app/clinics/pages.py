@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser, PatientUser, TherapistUser, actor_for
@@ -18,6 +18,7 @@ from app.clinics.schemas import (
     TherapistCreate,
 )
 from app.common.errors import AppError
+from app.common.routing import Router
 from app.deps import ClockDep, DbSession, SettingsDep
 from app.inbox.pages import work_list_page
 from app.programs.catalogue import PROGRAMS, program_title
@@ -27,7 +28,7 @@ from app.web.forms import form_data, validate
 from app.web.i18n import gettext as _
 from app.web.i18n import translate
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 PER_PAGE = 25
 STATUSES = ("invited", "active", "paused", "completed", "dropped", "closed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import Header, Query, Request, Response
 
 from app.accounts.dependencies import AdminUser, AnyUser, actor_for
 from app.clinics import service
@@ -23,9 +23,10 @@ from app.clinics.schemas import (
 )
 from app.common import idempotency
 from app.common.openapi import ERRORS, PathId, QueryId, with_errors
+from app.common.routing import Router
 from app.deps import ClockDep, DbSession, SettingsDep
 
-router = APIRouter(tags=["clinics"])
+router = Router(tags=["clinics"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from sqlalchemy import Integer, String, insert, literal, select
 
@@ -18,12 +18,13 @@ from app.clinics.models import Enrollment
 from app.clinics.schemas import ProgramSlug
 from app.common.errors import PermissionDenied
 from app.common.openapi import IsoDate, PathId, QueryId, with_errors
+from app.common.routing import Router
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.exports import fhir, tabular
 from app.exports.patient import patient_export
 
-router = APIRouter(tags=["exports"])
+router = Router(tags=["exports"])
 
 
 class AuditedGuard(Guard):

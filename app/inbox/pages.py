@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup, escape
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
 from app.common import idempotency
 from app.common.errors import AppError, NotFound
+from app.common.routing import Router
 from app.content.service import library_of
 from app.deps import ClockDep, DbSession, SettingsDep
 from app.inbox import context as context_service
@@ -37,7 +38,7 @@ from app.web.forms import form_data, validate
 from app.web.i18n import gettext as _
 from app.web.i18n import ngettext, short_weekday, translate
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 STATUSES = ("invited", "active", "paused", "completed", "dropped", "closed")
@@ -118,7 +119,6 @@ async def work_list_page(
     status_code: int = 200,
 ) -> Response:
     """Alerts first, then replies due, feedback waiting, quiet patients, then the caseload."""
-    clinic = await clinics_service.get_clinic(db, principal.clinic_id)
     result = await triage.work_list(
         db,
         principal,
@@ -126,7 +126,6 @@ async def work_list_page(
         library=library_of(request),
         cipher=request.app.state.cipher,
         settings=request.app.state.settings,
-        clinic_timezone=clinic.timezone,
         now=now,
     )
     rows = [r for r in result.caseload if not status or r.status == status]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
@@ -14,6 +14,7 @@ from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
 from app.common import idempotency
 from app.common.openapi import ERRORS, with_errors
+from app.common.routing import Router
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.inbox import context, handover, service, snippets, triage
@@ -31,7 +32,7 @@ from app.inbox.schemas import (
     WorkListRead,
 )
 
-router = APIRouter(tags=["inbox"])
+router = Router(tags=["inbox"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -188,7 +189,6 @@ async def work_list(
     settings: SettingsDep,
 ) -> WorkListRead:
     """The therapist's work: alerts, replies due (longest waiting first), feedback, quiet patients."""
-    clinic = await clinics_service.get_clinic(db, principal.clinic_id)
     result = await triage.work_list(
         db,
         principal,
@@ -196,7 +196,6 @@ async def work_list(
         library=library_of(request),
         cipher=cipher,
         settings=settings,
-        clinic_timezone=clinic.timezone,
         now=clock.now(),
     )
     return result.read()

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from app.audit import service as audit
 from app.clinics import service as clinics_service
 from app.clinics.models import Clinic, Enrollment, Patient
 from app.common.errors import AppError, NotFound
+from app.common.routing import Router
 from app.content.loader import ContentLibrary
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
@@ -48,7 +49,7 @@ from app.web.forms import form_data
 from app.web.i18n import N_, get_locale, translate
 from app.web.i18n import gettext as _
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 STATUS_TEXT = {
     "completed": N_("Completed"),

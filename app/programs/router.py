@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi import Body, Depends, Header, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
@@ -19,6 +19,7 @@ from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
 from app.common import idempotency
 from app.common.openapi import PathId
+from app.common.routing import Router
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession, SettingsDep
 from app.programs import service
@@ -38,7 +39,7 @@ from app.programs.schemas import (
     TailoringChangeRead,
 )
 
-router = APIRouter(tags=["programs"])
+router = Router(tags=["programs"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in"},

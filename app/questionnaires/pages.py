@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import PatientUser, TherapistUser, actor_for
@@ -15,6 +15,7 @@ from app.clinics import service as clinics
 from app.clinics.models import Enrollment
 from app.clinics.pages import render_therapist_home
 from app.common.errors import Conflict, NotFound
+from app.common.routing import Router
 from app.content.schemas import Instrument
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession
@@ -25,7 +26,7 @@ from app.web.forms import form_data, validate
 from app.web.i18n import N_, translate
 from app.web.i18n import gettext as _
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 # Words app.questionnaires.service gives for a score, shown here in the reader's language.
 SCORE_WORDS = (

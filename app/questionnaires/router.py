@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 
 from app.accounts.dependencies import AnyUser, PatientUser, StaffUser, TherapistUser, actor_for
 from app.clinics import service as clinics
 from app.clinics.models import Enrollment
 from app.common import idempotency
 from app.common.openapi import PathId
+from app.common.routing import Router
 from app.content.service import library_of
 from app.deps import CipherDep, ClockDep, DbSession
 from app.questionnaires import service
@@ -29,7 +30,7 @@ from app.questionnaires.schemas import (
     QuestionnaireSubmit,
 )
 
-router = APIRouter(tags=["questionnaires"])
+router = Router(tags=["questionnaires"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts.dependencies import AdminUser, AnyUser, MaybeUser, PatientUser, actor_for
@@ -13,6 +13,7 @@ from app.accounts.policy import Principal
 from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment, Patient
 from app.common.errors import AppError
+from app.common.routing import Router
 from app.deps import ClockDep, DbSession, SettingsDep
 from app.reminders import service
 from app.reminders.rules import RULE_LABELS, WEEKDAYS, zone
@@ -28,7 +29,7 @@ from app.web.forms import validate
 from app.web.i18n import N_, translate
 from app.web.i18n import gettext as _
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 WEEKDAY_NAMES = dict(
     zip(

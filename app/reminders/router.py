@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from app.accounts.dependencies import AdminUser, AnyUser, PatientUser, actor_for
 from app.accounts.models import Role
 from app.clinics import service as clinics_service
 from app.common.openapi import ERRORS, PathId, with_errors
+from app.common.routing import Router
 from app.deps import ClockDep, DbSession, SettingsDep
 from app.reminders import service
 from app.reminders.schemas import (
@@ -21,7 +22,7 @@ from app.reminders.schemas import (
     RuleConfigUpdate,
 )
 
-router = APIRouter(tags=["reminders"])
+router = Router(tags=["reminders"])
 
 
 @router.get(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.accounts.policy import PUBLIC
+from app.common.routing import Router
 from app.deps import DbSession
 
-router = APIRouter(tags=["health"])
+router = Router(tags=["health"])
 
 
 @router.get("/healthz", dependencies=[Depends(PUBLIC)])

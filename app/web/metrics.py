@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -20,6 +20,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts.policy import OPERATOR, all_api_routes
+from app.common.routing import Router
 
 UNMATCHED = "unmatched"
 
@@ -92,7 +93,7 @@ class MetricsMiddleware:
             self.metrics.duration.labels(method, route).observe(time.perf_counter() - started)
 
 
-router = APIRouter(tags=["health"])
+router = Router(tags=["health"])
 
 
 @router.get(
