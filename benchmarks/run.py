@@ -1,7 +1,7 @@
 """``make bench``: Tuki at national scale on PostgreSQL, each scenario a ratio in one run.
 
     .venv/bin/python -m benchmarks.run [--enrollments 20000] [--events 2000000] [--duration 5]
-        [--only A,B,H,C,D,E,F] [--reuse]
+        [--only A,B,H,C,R,D,E,F] [--reuse]
 
 Recreates the scratch database ``<TUKI_BENCH_DATABASE_URL>_run``, migrates it and seeds it
 set-based (``generate_series``): 20,000 enrollments across the nine programs, 300
@@ -17,6 +17,7 @@ B. the therapist work list page (``GET /therapist``) vs the same data as JSON
    (``GET /api/v1/inbox``);
 C. the clinic adherence report vs ``SELECT count(*) FROM adherence_event``, and the
    report's SQL through the ORM vs the same statements through raw asyncpg;
+R. the set-based rollup rebuild (``tuki adherence rebuild``, rolled back) vs the same count;
 D. ``adherence.record`` (event + rollup upsert) vs a plain INSERT of the same event;
 E. ``planner.plan`` for all active enrollments vs one ``INSERT … SELECT`` of as many rows;
 F. the CSV export of the whole clinic's event log: time and peak resident-memory growth;
@@ -305,7 +306,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--only", default="A,B,H,C,D,E,F", help="scenarios to run, e.g. A,C (H is /healthz)"
+        "--only", default="A,B,H,C,R,D,E,F", help="scenarios to run, e.g. A,C (H is /healthz)"
     )
     parser.add_argument(
         "--reuse", action="store_true", help="keep the database seeded by an earlier run"
@@ -458,12 +459,12 @@ async def main() -> None:
                 proc.wait(timeout=30)
 
     # C: report vs count(*); the report's statements via the ORM vs raw asyncpg.
-    if "C" in only:
+    async def count_all() -> float:
+        t0 = time.perf_counter()
+        await raw.fetchval("SELECT count(*) FROM adherence_event")
+        return time.perf_counter() - t0
 
-        async def count_all() -> float:
-            t0 = time.perf_counter()
-            await raw.fetchval("SELECT count(*) FROM adherence_event")
-            return time.perf_counter() - t0
+    if "C" in only:
 
         async def report() -> float:
             async with database.sessionmaker() as db:
@@ -507,6 +508,27 @@ async def main() -> None:
             f"{t_raw * 1000:.0f} ms (spread {spread(theirs_c):.0%})",
             f"{t_orm / t_raw:.2f}x",
             f"≤ 1.15x: {'met' if t_orm / t_raw <= 1.15 else 'NOT met'}",
+        )
+
+    # R: the set-based rollup rebuild (QUALITY.md 4.3 C: at most 20x count(*)), rolled back.
+    if "R" in only:
+
+        async def rebuild() -> float:
+            async with database.sessionmaker() as db:
+                t0 = time.perf_counter()
+                await adherence.rebuild(db)
+                elapsed = time.perf_counter() - t0
+                await db.rollback()
+            return elapsed
+
+        ours_r, theirs_r = await alternate_async(rebuild, count_all, args.rounds)
+        t_rebuild, t_count = statistics.median(ours_r), statistics.median(theirs_r)
+        row(
+            "R. rollup rebuild (rollups and waits) vs count(*)",
+            f"{t_rebuild * 1000:.0f} ms (spread {spread(ours_r):.0%})",
+            f"{t_count * 1000:.0f} ms (spread {spread(theirs_r):.0%})",
+            f"{t_rebuild / t_count:.1f}x",
+            f"≤ 20x: {'met' if t_rebuild / t_count <= 20 else 'NOT met'}",
         )
 
     # D: record() with its rollup upsert vs a plain insert, one transaction per event.

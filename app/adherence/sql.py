@@ -88,12 +88,18 @@ def _json_list_has_postgresql(element: JsonListHas, compiler: SQLCompiler, **kw:
     )
 
 
+REBUILD_WORK_MEM = "64MB"
+
+
 async def lock_for_rebuild(db: AsyncSession, tables: list[str]) -> None:
     """Hold off concurrent ``record()`` calls until the rebuilding transaction commits."""
     if db.get_bind().dialect.name != "postgresql":
         return
     for name in tables:
         await db.execute(text(f'LOCK TABLE "{name}" IN SHARE ROW EXCLUSIVE MODE'))
+    # The rebuild's sorts and hash tables would spill to disk at the default 4 MB; for this
+    # one transaction they may use more, so the planner can hash-join and hash-aggregate.
+    await db.execute(text(f"SET LOCAL work_mem = '{REBUILD_WORK_MEM}'"))
 
 
 def _business_clock(epoch: ColumnElement[int], offset_seconds: int) -> ColumnElement[int]:
