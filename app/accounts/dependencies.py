@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, String, cast, func, select
+from sqlalchemy import String, bindparam, cast, func, select
 
 from app.accounts import service
 from app.accounts.models import Role, User
@@ -25,35 +24,33 @@ from app.accounts.policy import (
 from app.audit.service import Actor
 from app.clinics.models import Clinic, Patient
 from app.config import Settings
-from app.db import get_db
+from app.db import UTCDateTime, get_db
 from app.deps import client_ip
 from app.inbox.models import Absence
 
 _UNSET = object()
 
 
-def _covered_colleagues(now: datetime) -> ColumnElement[str | None]:
-    """The colleagues whose absence the user covers right now, as "3,7" (NULL for none).
-
-    Read in the session lookup's own statement: every staff request needs it, and a
-    second round trip for it was a sixth of an API read's time (benchmarks/README.md, A).
-    """
-    return (
-        select(func.aggregate_strings(cast(Absence.therapist_id, String), ","))
-        .where(
-            Absence.covering_therapist_id == User.id,
-            Absence.clinic_id == User.clinic_id,
-            Absence.starts_at <= now,
-            Absence.ends_at > now,
-        )
-        .correlate(User)
-        .scalar_subquery()
+# Read in the session lookup's own statement, which every request sends anyway:
+# - the colleagues whose absence the user covers right now, as "3,7" (NULL for none); a
+#   second round trip for it was a sixth of an API read's time (benchmarks/README.md, A);
+# - the clinic's time zone, which every page's times follow (``reader_zone``).
+_NOW = bindparam("now", type_=UTCDateTime())
+_COVERED_COLLEAGUES = (
+    select(func.aggregate_strings(cast(Absence.therapist_id, String), ","))
+    .where(
+        Absence.covering_therapist_id == User.id,
+        Absence.clinic_id == User.clinic_id,
+        Absence.starts_at <= _NOW,
+        Absence.ends_at > _NOW,
     )
-
-
+    .correlate(User)
+    .scalar_subquery()
+)
 _CLINIC_TIMEZONE = (
     select(Clinic.timezone).where(Clinic.id == User.clinic_id).correlate(User).scalar_subquery()
 )
+_SESSION_LOOKUP = service.session_lookup(_COVERED_COLLEAGUES, _CLINIC_TIMEZONE)
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -73,11 +70,7 @@ async def load_principal(request: Request) -> Principal | None:
         db = request.state.db
         now = request.app.state.clock.now()
         found = await service.resolve_session(
-            db,
-            token,
-            settings=settings,
-            now=now,
-            extras=(_covered_colleagues(now), _CLINIC_TIMEZONE),
+            db, token, settings=settings, now=now, lookup=_SESSION_LOOKUP
         )
         if found is not None:
             session, user, (covered, clinic_timezone) = found
@@ -88,7 +81,7 @@ async def load_principal(request: Request) -> Principal | None:
             patient_id = None
             crisis = None
             covering_for: frozenset[int] = frozenset()
-            timezones: tuple[str | None, ...] = (clinic_timezone,)
+            own_timezone = None
             if user.role == Role.THERAPIST and covered:
                 covering_for = frozenset(int(part) for part in str(covered).split(","))
             if user.role == Role.PATIENT:
@@ -108,7 +101,7 @@ async def load_principal(request: Request) -> Principal | None:
                 if row is not None:
                     patient_id = row[0]
                     crisis = CrisisContacts(row[1], row[2], row[3])
-                    timezones = (row[4], clinic_timezone)
+                    own_timezone = row[4]
             if user.totp_enabled_at is not None and session.mfa_verified_at is None:
                 state = AuthState.MFA_PENDING
             elif user.is_staff and settings.staff_2fa_required and user.totp_enabled_at is None:
@@ -127,7 +120,8 @@ async def load_principal(request: Request) -> Principal | None:
                 patient_id=patient_id,
                 crisis=crisis,
                 covering_for=covering_for,
-                timezones=timezones,
+                clinic_timezone=clinic_timezone,
+                own_timezone=own_timezone,
             )
     request.state.principal = principal
     return principal

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import enum
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from sqlalchemy import Select
+from sqlalchemy import Select, bindparam
 
 from app.accounts.models import Role
 from app.common.errors import NotAuthenticated, PermissionDenied
+
+K = TypeVar("K")
 
 
 class AuthState(enum.StrEnum):
@@ -58,9 +60,10 @@ class Principal:
     crisis: CrisisContacts | None = None
     # For therapists: colleagues whose patients they cover right now (an absence handover).
     covering_for: frozenset[int] = frozenset()
-    # Whose clock the reader's pages follow, first name that loads wins: a patient's own
-    # zone, then the clinic's; staff have only the clinic's.
-    timezones: tuple[str | None, ...] = ()
+    # Zone names, read with the session: the clinic's, and for patients their own (the
+    # clock their pages follow, falling back to the clinic's).
+    clinic_timezone: str | None = None
+    own_timezone: str | None = None
 
     @property
     def first_name(self) -> str:
@@ -251,6 +254,45 @@ def scope_enrollments(stmt: Select[Any], principal: Principal, enrollment: Any) 
     elif principal.role is Role.PATIENT:
         stmt = stmt.where(enrollment.patient_id == principal.patient_id)
     return stmt
+
+
+def scope_enrollments_for(stmt: Select[Any], role: Role, enrollment: Any) -> Select[Any]:
+    """:func:`scope_enrollments` with bind parameters in place of the caller's ids.
+
+    Building a statement costs more CPU than sending it, so hot lists build theirs once
+    per role (:class:`Prebuilt`) and pass :func:`scope_params` with each execution.
+    """
+    stmt = stmt.where(enrollment.clinic_id == bindparam("scope_clinic_id"))
+    if role is Role.THERAPIST:
+        stmt = stmt.where(
+            enrollment.therapist_id.in_(bindparam("scope_therapist_ids", expanding=True))
+        )
+    elif role is Role.PATIENT:
+        stmt = stmt.where(enrollment.patient_id == bindparam("scope_patient_id"))
+    return stmt
+
+
+def scope_params(principal: Principal) -> dict[str, Any]:
+    """The values for :func:`scope_enrollments_for`'s bind parameters."""
+    return {
+        "scope_clinic_id": principal.clinic_id,
+        "scope_therapist_ids": sorted(principal.therapist_ids),
+        "scope_patient_id": principal.patient_id,
+    }
+
+
+class Prebuilt(Generic[K]):
+    """A statement built once per key (a role; a role and a filter), when first needed."""
+
+    def __init__(self, build: Callable[[K], Any]) -> None:
+        self._build = build
+        self._built: dict[K, Any] = {}
+
+    def __getitem__(self, key: K) -> Any:
+        stmt = self._built.get(key)
+        if stmt is None:
+            stmt = self._built[key] = self._build(key)
+        return stmt
 
 
 def can_manage_clinic(principal: Principal, clinic_id: int) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import passwords, totp
@@ -155,28 +155,39 @@ async def create_session(
     return token, session
 
 
+def session_lookup(*extras: ColumnElement[Any]) -> Select[Any]:
+    """The statement :func:`resolve_session` sends, built once at import.
+
+    ``extras`` are more columns (correlated to ``User``, and free to use the ``now`` bind
+    parameter) read in the same statement, so a caller's per-request facts about the user
+    cost no second round trip. Building a statement costs more CPU than sending it, so
+    callers keep the result rather than building it per request.
+    """
+    return (
+        select(UserSession, User, *extras)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == bindparam("token_hash"))
+    )
+
+
+_PLAIN_LOOKUP = session_lookup()
+
+
 async def resolve_session(
     db: AsyncSession,
     token: str,
     *,
     settings: Settings,
     now: datetime,
-    extras: tuple[ColumnElement[Any], ...] = (),
+    lookup: Select[Any] = _PLAIN_LOOKUP,
 ) -> tuple[UserSession, User, tuple[Any, ...]] | None:
     """The live session for a cookie token, enforcing idle and absolute expiry server-side.
 
-    ``extras`` are more columns (correlated to ``User``) read in the same statement, so
-    the caller's per-request facts about the user cost no second round trip; their
-    values come back third.
+    ``lookup`` comes from :func:`session_lookup`; the values of its extra columns come
+    back third.
     """
     hashed = token_hash(settings.secret_key.get_secret_value(), token)
-    row = (
-        await db.execute(
-            select(UserSession, User, *extras)
-            .join(User, User.id == UserSession.user_id)
-            .where(UserSession.token_hash == hashed)
-        )
-    ).one_or_none()
+    row = (await db.execute(lookup, {"token_hash": hashed, "now": now})).one_or_none()
     if row is None:
         return None
     session, user, *extra_values = row

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.models import AuditEvent
@@ -57,6 +57,12 @@ async def record(
     await db.flush()
 
 
+# The table's own INSERT, built once: the ORM's bulk path per request was a tenth of an
+# audited API read's CPU.
+_TABLE: Table = AuditEvent.__table__  # type: ignore[assignment]
+_INSERT = insert(_TABLE)
+
+
 async def record_many(
     db: AsyncSession,
     actor: Actor,
@@ -71,7 +77,7 @@ async def record_many(
     if not targets:
         return
     await db.execute(
-        insert(AuditEvent),
+        _INSERT,
         [
             {
                 "at": at,

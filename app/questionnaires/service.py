@@ -23,12 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Integer, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.accounts.models import Role, User
-from app.accounts.policy import Principal, can_access_enrollment, scope_enrollments
+from app.accounts.policy import (
+    Prebuilt,
+    Principal,
+    can_access_enrollment,
+    scope_enrollments_for,
+    scope_params,
+)
 from app.adherence import service as adherence
 from app.audit import service as audit
 from app.audit.service import Actor
@@ -717,6 +723,19 @@ def _alert_query() -> Any:
     )
 
 
+def _alert_list(role: Role, status: str) -> Any:
+    stmt = scope_enrollments_for(_alert_query(), role, Enrollment)
+    if status == "open":
+        stmt = stmt.where(RiskAlert.acknowledged_at.is_(None))
+    elif status == "acknowledged":
+        stmt = stmt.where(RiskAlert.acknowledged_at.is_not(None))
+    return stmt.limit(bindparam("limit", type_=Integer()))
+
+
+# The work list asks for the open alerts on every load.
+_ALERT_LISTS: Prebuilt[tuple[Role, str]] = Prebuilt(lambda key: _alert_list(*key))
+
+
 def _decrypt(cipher: FieldCipher | None, value: str | None) -> str | None:
     if cipher is None or value is None:
         return None
@@ -727,9 +746,14 @@ def _decrypt(cipher: FieldCipher | None, value: str | None) -> str | None:
 
 
 async def _alert_views(
-    db: AsyncSession, stmt: Any, *, show_notes: bool, cipher: FieldCipher | None
+    db: AsyncSession,
+    stmt: Any,
+    params: dict[str, Any] | None = None,
+    *,
+    show_notes: bool,
+    cipher: FieldCipher | None,
 ) -> list[AlertRead]:
-    rows = await db.execute(stmt)
+    rows = await db.execute(stmt, params)
     return [
         AlertRead(
             id=alert.id,
@@ -767,14 +791,10 @@ async def list_alerts(
     Therapists see their own patients' alerts with their notes; clinic admins see the
     clinic's alerts without notes. One query plus one audit statement, whatever the count.
     """
-    stmt = scope_enrollments(_alert_query(), principal, Enrollment)
-    if status == "open":
-        stmt = stmt.where(RiskAlert.acknowledged_at.is_(None))
-    elif status == "acknowledged":
-        stmt = stmt.where(RiskAlert.acknowledged_at.is_not(None))
     alerts = await _alert_views(
         db,
-        stmt.limit(limit),
+        _ALERT_LISTS[(principal.role, status)],
+        {**scope_params(principal), "limit": limit},
         show_notes=principal.role is Role.THERAPIST,
         cipher=cipher,
     )

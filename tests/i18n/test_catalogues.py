@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from babel.dates import format_date
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
@@ -132,6 +133,15 @@ def test_weekday_dates_follow_the_language() -> None:
         assert i18n.weekday_date(day) == "maanantai 09.03.2026"
     with i18n.use_locale("en"):
         assert i18n.weekday_date(day) == "Monday 09.03.2026"
+
+
+@pytest.mark.parametrize("locale", ["fi", "en"])
+def test_cached_weekday_names_agree_with_babel_on_every_day(locale: str) -> None:
+    for offset in range(7):
+        day = datetime(2026, 3, 9, 23, 30, tzinfo=UTC) + timedelta(days=offset)
+        with i18n.use_locale(locale):
+            assert i18n.weekday_date(day) == format_date(day, "cccc dd.MM.yyyy", locale=locale)
+            assert i18n.short_weekday(day) == format_date(day, "ccc", locale=locale)
 
 
 def test_unknown_locale_falls_back_to_english() -> None:
