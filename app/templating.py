@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import pass_context
-from jinja2.runtime import Context
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from app.accounts.policy import Principal
@@ -38,25 +38,29 @@ def _plural_translation(locale: str, singular: str, plural: str, num: int) -> st
     return i18n.catalogue(locale).ungettext(singular, plural, num)
 
 
-def _finish(context: Context, text: str, variables: dict[str, Any]) -> str:
+def _finish(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
     """What Jinja's newstyle gettext does with a translation: mark it safe when the
     template autoescapes, then fill the placeholders, each value escaped. A text with no
     ``%`` and no values is the same string either way, so it skips the formatting."""
-    if context.eval_ctx.autoescape:
+    if eval_ctx.autoescape:
         text = Markup(text)  # noqa: S704 -- our own catalogue, as in Jinja's wrapper
     return text % variables if variables or "%" in text else text
 
 
-@pass_context
-def _gettext(context: Context, message: str, /, **variables: Any) -> str:
-    return _finish(context, _translation(i18n.get_locale(), message), variables)
+# Only the evaluation context (is autoescaping on?) is passed: a function that asks for
+# the whole context gets, inside every loop, a fresh copy of all the template's variables.
+@pass_eval_context
+def _gettext(eval_ctx: EvalContext, message: str, /, **variables: Any) -> str:
+    return _finish(eval_ctx, _translation(i18n.get_locale(), message), variables)
 
 
-@pass_context
-def _ngettext(context: Context, singular: str, plural: str, num: int, /, **variables: Any) -> str:
+@pass_eval_context
+def _ngettext(
+    eval_ctx: EvalContext, singular: str, plural: str, num: int, /, **variables: Any
+) -> str:
     variables.setdefault("num", num)
     text = _plural_translation(i18n.get_locale(), singular, plural, num)
-    return _finish(context, text, variables)
+    return _finish(eval_ctx, text, variables)
 
 
 # Newstyle gettext: Jinja fills the placeholders itself and escapes every value it puts in,

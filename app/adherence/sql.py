@@ -97,9 +97,11 @@ async def lock_for_rebuild(db: AsyncSession, tables: list[str]) -> None:
         return
     for name in tables:
         await db.execute(text(f'LOCK TABLE "{name}" IN SHARE ROW EXCLUSIVE MODE'))
-    # The rebuild's sorts and hash tables would spill to disk at the default 4 MB; for this
-    # one transaction they may use more, so the planner can hash-join and hash-aggregate.
+    # For this one transaction: the sorts and hash tables would spill to disk at the
+    # default 4 MB of work_mem; and compiling its few big statements just in time cost
+    # more than it saved (about a second of the 2M-event rebuild, benchmarks/README.md).
     await db.execute(text(f"SET LOCAL work_mem = '{REBUILD_WORK_MEM}'"))
+    await db.execute(text("SET LOCAL jit = off"))
 
 
 def _business_clock(epoch: ColumnElement[int], offset_seconds: int) -> ColumnElement[int]:
