@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,9 @@ from app.config import ROOT_DIR
 from app.web import i18n
 
 templates = Jinja2Templates(directory=str(ROOT_DIR / "templates"))
+# Templates are part of the release: checking each file's modification time on every
+# render is only worth it while someone edits them.
+templates.env.auto_reload = os.environ.get("TUKI_ENV") == "development"
 templates.env.add_extension("jinja2.ext.i18n")
 templates.env.policies["ext.i18n.trimmed"] = True
 
@@ -119,7 +123,19 @@ def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
     return as_utc(value).astimezone(_zone.get()).strftime(fmt)
 
 
+def when(value: datetime | None) -> str:
+    """A moment with its weekday, in the reader's zone and language ("Mon 09.03.2026 14:05").
+
+    A filter rather than a function in the context: Jinja calls filters directly, and the
+    work list shows two of these per item."""
+    if value is None:
+        return "—"
+    moment = as_utc(value).astimezone(_zone.get())
+    return f"{i18n.short_weekday(moment)} {moment:%d.%m.%Y %H:%M}"
+
+
 templates.env.filters["local"] = local
+templates.env.filters["when"] = when
 
 
 def reader_zone(principal: Principal | None, *, patient_timezone: str | None = None) -> ZoneInfo:

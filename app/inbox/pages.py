@@ -10,10 +10,8 @@ text, rendered through the ``plaintext`` filter (escape first, then line breaks)
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -36,7 +34,7 @@ from app.inbox.schemas import MAX_ID, AbsenceCreate, MessageCreate, SnippetUpdat
 from app.templating import render, templates
 from app.web.forms import form_data, validate
 from app.web.i18n import gettext as _
-from app.web.i18n import ngettext, short_weekday, translate
+from app.web.i18n import ngettext, translate
 
 router = Router(include_in_schema=False)
 
@@ -53,18 +51,6 @@ def plaintext(value: str | None) -> Markup:
 
 
 templates.env.filters["plaintext"] = plaintext
-
-
-def local_time(tz: ZoneInfo) -> Callable[[datetime | None], str]:
-    """A formatter for templates: a moment in the reader's (or clinic's) own time."""
-
-    def fmt(value: datetime | None) -> str:
-        if value is None:
-            return "—"
-        local = value.astimezone(tz)
-        return f"{short_weekday(local)} {local.strftime('%d.%m.%Y %H:%M')}"
-
-    return fmt
 
 
 def time_left(seconds: int) -> str:
@@ -151,7 +137,6 @@ async def work_list_page(
             "total": len(result.caseload),
             "status": status or "",
             "statuses": STATUSES,
-            "when": local_time(result.zone),
             "time_left": time_left,
             "promise_days": request.app.state.settings.response_promise_working_days,
             "quiet_days": request.app.state.settings.inbox_quiet_after_days,
@@ -226,10 +211,10 @@ async def _thread_page(
             "notice": notice,
             "anchored": anchored,
             "max_length": settings.message_max_length,
-            "when": local_time(triage.clinic_zone(clinic.timezone)),
             "me": principal.user_id,
         },
         status_code=status_code,
+        zone=triage.clinic_zone(clinic.timezone),
     )
 
 
@@ -463,11 +448,11 @@ async def _patient_page(
             "max_length": settings.message_max_length,
             "promise_days": settings.response_promise_working_days,
             "ended": enrollment.status in service.ENDED,
-            "when": local_time(triage.clinic_zone(view.patient.timezone)),
             "me": principal.user_id,
             "sent": request.query_params.get("sent"),
         },
         status_code=status_code,
+        zone=triage.clinic_zone(view.patient.timezone),
     )
 
 
@@ -635,11 +620,11 @@ async def _handover_page(
             "form": form
             or {"first_day": today.isoformat(), "back_on": (today + timedelta(days=7)).isoformat()},
             "errors": errors or {},
-            "when": local_time(tz),
             "me": principal.user_id,
             "done": request.query_params.get("done"),
         },
         status_code=status_code,
+        zone=tz,
     )
 
 
