@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -163,34 +164,53 @@ async def record(
     locked the rollup row so two replies cannot both claim the same wait.
     """
     event_id = await db.scalar(
-        insert(_EVENT)
-        .values(
-            enrollment_id=enrollment_id,
-            kind=kind.value,
-            at=at,
-            actor_role=actor_role,
-            detail=detail,
-        )
-        .returning(_EVENT.c.id)
+        _INSERT_EVENT,
+        {
+            "enrollment_id": enrollment_id,
+            "kind": kind.value,
+            "at": at,
+            "actor_role": actor_role,
+            "detail": detail,
+        },
     )
     effect = _effect(kind, actor_role, detail)
-    c = _ROLLUP.c
     first: dict[str, Any] = {"enrollment_id": enrollment_id, **effect.add}
     first.update(dict.fromkeys([*effect.latest, *effect.earliest], at))
-
-    def changes(excluded: Any) -> dict[str, Any]:
-        sets: dict[str, Any] = {name: c[name] + excluded[name] for name in effect.add}
-        sets.update({name: _later(c[name], excluded[name]) for name in effect.latest})
-        sets.update({name: _earlier(c[name], excluded[name]) for name in effect.earliest})
-        return sets
-
-    await db.execute(upsert(db, _ROLLUP, key="enrollment_id", values=first, update=changes))
+    await db.execute(_rollup_upsert(db, effect), first)
     if effect.closes:
         await _close_waits(db, enrollment_id, effect.closes, at=at, event_id=int(event_id or 0))
     # An EnrollmentRollup already loaded in this session would now be stale.
     loaded = db.sync_session.identity_map.get(identity_key(EnrollmentRollup, enrollment_id))
     if loaded is not None:
         await db.refresh(loaded)
+
+
+# Built once: the event INSERT, and one rollup upsert per shape of effect and database.
+# Building them on every event cost about as much as sending them.
+_INSERT_EVENT = insert(_EVENT).returning(_EVENT.c.id)
+_UPSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _rollup_upsert(db: AsyncSession, effect: _Effect) -> Any:
+    """The upsert for this effect's columns, with bind parameters named after them."""
+    dialect = db.get_bind().dialect.name
+    key = (dialect, tuple(effect.add), tuple(effect.latest), tuple(effect.earliest))
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        c = _ROLLUP.c
+        names = ["enrollment_id", *effect.add, *effect.latest, *effect.earliest]
+        values = {name: bindparam(name, type_=c[name].type) for name in names}
+
+        def changes(excluded: Any) -> dict[str, Any]:
+            sets: dict[str, Any] = {name: c[name] + excluded[name] for name in effect.add}
+            sets.update({name: _later(c[name], excluded[name]) for name in effect.latest})
+            sets.update({name: _earlier(c[name], excluded[name]) for name in effect.earliest})
+            return sets
+
+        stmt = _UPSERTS[key] = upsert(
+            db, _ROLLUP, key="enrollment_id", values=values, update=changes
+        )
+    return stmt
 
 
 _WAIT_COLUMN = {"reply": "awaiting_reply_since", "feedback": "awaiting_feedback_since"}

@@ -22,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.accounts.models import Role, User
-from app.accounts.policy import Principal, can_access_enrollment
+from app.accounts.policy import (
+    Prebuilt,
+    Principal,
+    can_access_enrollment,
+    scope_enrollments_for,
+    scope_params,
+)
 from app.adherence import service as adherence
 from app.adherence.service import EventKind
 from app.audit import service as audit
@@ -478,26 +484,29 @@ async def send_message(
 # Counts and feedback beside exercises -----------------------------------------------------------
 
 
-async def unread_count(db: AsyncSession, principal: Principal) -> int:
-    """Messages waiting to be opened by the caller, for the navigation badge (one count)."""
+def _unread_query(role: Role) -> Any:
+    """Messages from the other side not yet opened, in the caller's enrollments."""
+    sender = "therapist" if role is Role.PATIENT else "patient"
     stmt = (
         select(func.count())
         .select_from(Message)
         .join(Enrollment, Enrollment.id == Message.enrollment_id)
-        .where(Message.read_at.is_(None), Enrollment.clinic_id == principal.clinic_id)
+        .where(Message.read_at.is_(None), Message.sender_role == sender)
     )
-    if principal.role is Role.PATIENT and principal.patient_id is not None:
-        stmt = stmt.where(
-            Enrollment.patient_id == principal.patient_id, Message.sender_role == "therapist"
-        )
-    elif principal.role is Role.THERAPIST:
-        stmt = stmt.where(
-            Enrollment.therapist_id.in_(sorted(principal.therapist_ids)),
-            Message.sender_role == "patient",
-        )
-    else:
+    return scope_enrollments_for(stmt, role, Enrollment)
+
+
+# Every page of a patient or therapist shows the badge, so the statement is built once.
+_UNREAD: Prebuilt[Role] = Prebuilt(_unread_query)
+
+
+async def unread_count(db: AsyncSession, principal: Principal) -> int:
+    """Messages waiting to be opened by the caller, for the navigation badge (one count)."""
+    if principal.role is Role.PATIENT and principal.patient_id is None:
         return 0
-    return int(await db.scalar(stmt) or 0)
+    if principal.role not in (Role.PATIENT, Role.THERAPIST):
+        return 0
+    return int(await db.scalar(_UNREAD[principal.role], scope_params(principal)) or 0)
 
 
 @dataclass(frozen=True)

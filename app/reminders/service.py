@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.adherence import service as adherence
@@ -264,16 +264,17 @@ async def list_reminders(
 # Notifications -----------------------------------------------------------------------------
 
 
+# The bell is on every page, so its count is built once.
+_UNREAD = (
+    select(func.count())
+    .select_from(Notification)
+    .where(Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
+)
+
+
 async def unread_count(db: AsyncSession, user_id: int) -> int:
     """The number on the bell: one indexed count."""
-    return int(
-        await db.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        )
-        or 0
-    )
+    return int(await db.scalar(_UNREAD, {"user_id": user_id}) or 0)
 
 
 async def list_notifications(
