@@ -50,6 +50,7 @@ from typing import Any
 import asyncpg
 import httpx
 from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import migrate
 from app.accounts import passwords
@@ -458,24 +459,35 @@ async def main() -> None:
             for proc in servers:
                 proc.wait(timeout=30)
 
-    # C: report vs count(*); the report's statements via the ORM vs raw asyncpg.
+    async def rolled_back(work: Callable[[AsyncSession], Awaitable[object]]) -> float:
+        """Seconds ``work`` takes in a session whose transaction is then rolled back."""
+        async with database.sessionmaker() as db:
+            t0 = time.perf_counter()
+            await work(db)
+            elapsed = time.perf_counter() - t0
+            await db.rollback()
+        return elapsed
+
     async def count_all() -> float:
         t0 = time.perf_counter()
         await raw.fetchval("SELECT count(*) FROM adherence_event")
         return time.perf_counter() - t0
 
+    # C: report vs count(*); the report's statements via the ORM vs raw asyncpg.
     if "C" in only:
 
         async def report() -> float:
-            async with database.sessionmaker() as db:
-                t0 = time.perf_counter()
-                await reports.clinic_report(
-                    db, SYSTEM, clinic_id=1, filters=reports.ReportFilters(),
-                    settings=settings, library=library, now=NOW,
-                )  # fmt: skip
-                elapsed = time.perf_counter() - t0
-                await db.rollback()
-            return elapsed
+            return await rolled_back(
+                lambda db: reports.clinic_report(
+                    db,
+                    SYSTEM,
+                    clinic_id=1,
+                    filters=reports.ReportFilters(),
+                    settings=settings,
+                    library=library,
+                    now=NOW,
+                )
+            )
 
         ours_c, theirs_c = await alternate_async(report, count_all, args.rounds)
         t_report, t_count = statistics.median(ours_c), statistics.median(theirs_c)
@@ -514,12 +526,7 @@ async def main() -> None:
     if "R" in only:
 
         async def rebuild() -> float:
-            async with database.sessionmaker() as db:
-                t0 = time.perf_counter()
-                await adherence.rebuild(db)
-                elapsed = time.perf_counter() - t0
-                await db.rollback()
-            return elapsed
+            return await rolled_back(adherence.rebuild)
 
         ours_r, theirs_r = await alternate_async(rebuild, count_all, args.rounds)
         t_rebuild, t_count = statistics.median(ours_r), statistics.median(theirs_r)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.adherence.models import AdherenceEvent
@@ -44,26 +45,28 @@ async def _module_page_with(client, text: str) -> str:
     raise AssertionError(f"{text!r} is on no page of {MODULE}")
 
 
+def _reminder(world: World, key: str, **fields: Any) -> Reminder:
+    """An inactivity reminder to the world's patient, due at ``LATE``."""
+    return Reminder(
+        dedupe_key=key,
+        rule="inactivity",
+        period="1",
+        audience="patient",
+        clinic_id=world.clinic.id,
+        enrollment_id=world.enrollment.id,
+        recipient_user_id=world.patient_user.id,
+        due_at=LATE,
+        next_attempt_at=LATE,
+        **fields,
+    )
+
+
 class TestPatientsSeeTheirOwnZone:
     async def test_reminders_page_shows_due_times_in_the_patients_zone(
         self, client, db, clock
     ) -> None:
         world = await _world(db, clock, patient_zone="America/New_York")
-        db.add(
-            Reminder(
-                dedupe_key="local-times:inactivity",
-                rule="inactivity",
-                period="1",
-                audience="patient",
-                channel="in_app",
-                status="sent",
-                clinic_id=world.clinic.id,
-                enrollment_id=world.enrollment.id,
-                recipient_user_id=world.patient_user.id,
-                due_at=LATE,
-                next_attempt_at=LATE,
-            )
-        )
+        db.add(_reminder(world, "local-times:inactivity", channel="in_app", status="sent"))
         await db.commit()
         await login(client, world.patient_user.email)
         page = (await client.get("/patient/reminders")).text
@@ -166,20 +169,13 @@ class TestStaffSeeTheClinicsZone:
     async def test_admin_sees_reminder_failures_in_clinic_time(self, client, db, clock) -> None:
         world = await _world(db, clock, patient_zone="America/New_York", clinic_zone="Asia/Tokyo")
         db.add(
-            Reminder(
-                dedupe_key="local-times:failed",
-                rule="inactivity",
-                period="1",
-                audience="patient",
+            _reminder(
+                world,
+                "local-times:failed",
                 channel="sms",
                 status="failed",
                 attempts=3,
                 last_error="gateway down",
-                clinic_id=world.clinic.id,
-                enrollment_id=world.enrollment.id,
-                recipient_user_id=world.patient_user.id,
-                due_at=LATE,
-                next_attempt_at=LATE,
             )
         )
         await db.commit()
