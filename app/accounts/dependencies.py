@@ -34,7 +34,8 @@ _UNSET = object()
 # Read in the session lookup's own statement, which every request sends anyway:
 # - the colleagues whose absence the user covers right now, as "3,7" (NULL for none); a
 #   second round trip for it was a sixth of an API read's time (benchmarks/README.md, A);
-# - the clinic's time zone, which every page's times follow (``reader_zone``).
+# - the clinic's time zone, which every page's times follow (``reader_zone``);
+# - for patients, their patient row, own zone and the clinic's crisis contacts.
 _NOW = bindparam("now", type_=UTCDateTime())
 _COVERED_COLLEAGUES = (
     select(func.aggregate_strings(cast(Absence.therapist_id, String), ","))
@@ -47,10 +48,20 @@ _COVERED_COLLEAGUES = (
     .correlate(User)
     .scalar_subquery()
 )
-_CLINIC_TIMEZONE = (
-    select(Clinic.timezone).where(Clinic.id == User.clinic_id).correlate(User).scalar_subquery()
+_SESSION_LOOKUP = (
+    service.session_lookup()
+    .add_columns(
+        _COVERED_COLLEAGUES,
+        Clinic.timezone,
+        Patient.id,
+        Patient.timezone,
+        Clinic.emergency_number,
+        Clinic.crisis_line_name,
+        Clinic.crisis_line_number,
+    )
+    .outerjoin(Clinic, Clinic.id == User.clinic_id)
+    .outerjoin(Patient, Patient.user_id == User.id)
 )
-_SESSION_LOOKUP = service.session_lookup(_COVERED_COLLEAGUES, _CLINIC_TIMEZONE)
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -73,7 +84,8 @@ async def load_principal(request: Request) -> Principal | None:
             db, token, settings=settings, now=now, lookup=_SESSION_LOOKUP
         )
         if found is not None:
-            session, user, (covered, clinic_timezone) = found
+            session, user, extra = found
+            covered, clinic_timezone, patient_row_id, own_timezone, *contacts = extra
             # The session's identity map holds rows weakly: keeping the user for the
             # request lets later ``db.get(User, …)`` (the locale, the account) answer
             # without another query.
@@ -81,27 +93,13 @@ async def load_principal(request: Request) -> Principal | None:
             patient_id = None
             crisis = None
             covering_for: frozenset[int] = frozenset()
-            own_timezone = None
             if user.role == Role.THERAPIST and covered:
                 covering_for = frozenset(int(part) for part in str(covered).split(","))
-            if user.role == Role.PATIENT:
-                row = (
-                    await db.execute(
-                        select(
-                            Patient.id,
-                            Clinic.emergency_number,
-                            Clinic.crisis_line_name,
-                            Clinic.crisis_line_number,
-                            Patient.timezone,
-                        )
-                        .join(Clinic, Clinic.id == Patient.clinic_id)
-                        .where(Patient.user_id == user.id)
-                    )
-                ).one_or_none()
-                if row is not None:
-                    patient_id = row[0]
-                    crisis = CrisisContacts(row[1], row[2], row[3])
-                    own_timezone = row[4]
+            if user.role == Role.PATIENT and patient_row_id is not None:
+                patient_id = patient_row_id
+                crisis = CrisisContacts(*contacts)
+            else:
+                own_timezone = None
             if user.totp_enabled_at is not None and session.mfa_verified_at is None:
                 state = AuthState.MFA_PENDING
             elif user.is_staff and settings.staff_2fa_required and user.totp_enabled_at is None:

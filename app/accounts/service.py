@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, delete, select, update
+from sqlalchemy import Executable, Select, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import passwords, totp
@@ -155,16 +155,15 @@ async def create_session(
     return token, session
 
 
-def session_lookup(*extras: ColumnElement[Any]) -> Select[Any]:
+def session_lookup() -> Select[UserSession, User]:
     """The statement :func:`resolve_session` sends, built once at import.
 
-    ``extras`` are more columns (correlated to ``User``, and free to use the ``now`` bind
-    parameter) read in the same statement, so a caller's per-request facts about the user
-    cost no second round trip. Building a statement costs more CPU than sending it, so
-    callers keep the result rather than building it per request.
+    A caller may add columns and joins to it (free to use the ``now`` bind parameter), so
+    its per-request facts about the user cost no second round trip. Building a statement
+    costs more CPU than sending it, so callers keep the result rather than rebuild it.
     """
     return (
-        select(UserSession, User, *extras)
+        select(UserSession, User)
         .join(User, User.id == UserSession.user_id)
         .where(UserSession.token_hash == bindparam("token_hash"))
     )
@@ -179,7 +178,7 @@ async def resolve_session(
     *,
     settings: Settings,
     now: datetime,
-    lookup: Select[Any] = _PLAIN_LOOKUP,
+    lookup: Executable = _PLAIN_LOOKUP,
 ) -> tuple[UserSession, User, tuple[Any, ...]] | None:
     """The live session for a cookie token, enforcing idle and absolute expiry server-side.
 
