@@ -27,9 +27,8 @@ from app.common.routing import include
 from app.config import ROOT_DIR, Settings, get_settings
 from app.content.service import get_library
 from app.db import Database, is_transient, make_engine
-from app.inbox.dependencies import load_unread_messages
-from app.reminders.dependencies import load_unread_count
 from app.templating import render
+from app.web.badges import load_badges
 from app.web.i18n import resolve_locale
 from app.web.metrics import HttpMetrics, MetricsMiddleware
 from app.web.security import SecurityHeadersMiddleware, csrf_protect, protective_headers
@@ -247,8 +246,7 @@ def create_app(
             Depends(resolve_locale),
             Depends(enforce_classified),
             Depends(csrf_protect),
-            Depends(load_unread_count),
-            Depends(load_unread_messages),
+            Depends(load_badges),
         ],
         openapi_url="/openapi.json" if not settings.is_production else None,
         docs_url="/docs" if not settings.is_production else None,

@@ -171,7 +171,7 @@ def render(
         "form": {},
         "locale": locale,
         "zone": str(zone or FALLBACK_ZONE),
-        # Loaded by app.reminders.dependencies.load_unread_count (one query per page).
+        # Loaded by app.web.badges.load_badges (one statement per page for both badges).
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
     }
     clinic = getattr(request.state, "clinic", None)

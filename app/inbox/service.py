@@ -27,7 +27,6 @@ from app.accounts.policy import (
     Principal,
     can_access_enrollment,
     scope_enrollments_for,
-    scope_params,
 )
 from app.adherence import service as adherence
 from app.adherence.service import EventKind
@@ -498,15 +497,18 @@ def _unread_query(role: Role) -> Any:
 
 # Every page of a patient or therapist shows the badge, so the statement is built once.
 _UNREAD: Prebuilt[Role] = Prebuilt(_unread_query)
+_UNREAD_COLUMN: Prebuilt[Role] = Prebuilt(lambda role: _UNREAD[role].scalar_subquery())
 
 
-async def unread_count(db: AsyncSession, principal: Principal) -> int:
-    """Messages waiting to be opened by the caller, for the navigation badge (one count)."""
+def unread_count_column(principal: Principal) -> Any | None:
+    """Messages waiting to be opened by the caller, as a column for the navigation badge
+    (bind with :func:`scope_params`), so a page reads it in the same statement as the
+    other badges; None for callers without a thread."""
     if principal.role is Role.PATIENT and principal.patient_id is None:
-        return 0
+        return None
     if principal.role not in (Role.PATIENT, Role.THERAPIST):
-        return 0
-    return int(await db.scalar(_UNREAD[principal.role], scope_params(principal)) or 0)
+        return None
+    return _UNREAD_COLUMN[principal.role]
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,9 @@ _UNREAD = (
     .select_from(Notification)
     .where(Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
 )
+UNREAD_COUNT = _UNREAD.scalar_subquery()
+"""The bell's count as a column (bind parameter ``user_id``), for pages to read it in the
+same statement as the other badges."""
 
 
 async def unread_count(db: AsyncSession, user_id: int) -> int:

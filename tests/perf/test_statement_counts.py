@@ -22,18 +22,19 @@ SIZES = (5, 50, 500)
 CEILINGS = {
     # Every request's first statement is the session lookup, which also reads what the
     # principal carries: the colleagues a therapist covers, the clinic's zone and, for a
-    # patient, their patient row and the clinic's crisis contacts.
+    # patient, their patient row and the clinic's crisis contacts. A page adds one
+    # statement for both badges of the layout (app/web/badges.py).
     "patient": {
-        "dashboard": 11,
-        "module page": 12,
+        "dashboard": 10,
+        "module page": 11,
         "questionnaire history": 6,
     },
     "therapist": {
-        "home / work list": 11,
+        "home / work list": 10,
         "work list JSON": 9,
-        "caseload": 6,
-        "patient page": 14,
-        "timeline": 9,
+        "caseload": 5,
+        "patient page": 13,
+        "timeline": 8,
         # The session lookup, one SELECT of enrollment + rollup + thresholds + clinic +
         # path + waits, the audit row (QUALITY.md 4.3 A: at most 4).
         "enrollment adherence": 3,
