@@ -134,8 +134,14 @@ def when(value: datetime | None) -> str:
     return f"{i18n.short_weekday(moment)} {moment:%d.%m.%Y %H:%M}"
 
 
+def moment(value: datetime) -> Markup:
+    """``<time>`` with the UTC instant for machines and :func:`when` for the reader."""
+    return Markup('<time datetime="{}">{}</time>').format(value.isoformat(), when(value))
+
+
 templates.env.filters["local"] = local
 templates.env.filters["when"] = when
+templates.env.filters["moment"] = moment
 
 
 def reader_zone(principal: Principal | None, *, patient_timezone: str | None = None) -> ZoneInfo:

@@ -68,6 +68,9 @@ def time_left(seconds: int) -> str:
     return _("%(time)s left", time=amount[:1].upper() + amount[1:])
 
 
+templates.env.filters["time_left"] = time_left
+
+
 def _seen(request: Request, count: int) -> None:
     """The nav badge was counted before this page marked messages read; keep it honest."""
     current = getattr(request.state, "unread_messages", 0)
@@ -137,7 +140,6 @@ async def work_list_page(
             "total": len(result.caseload),
             "status": status or "",
             "statuses": STATUSES,
-            "time_left": time_left,
             "promise_days": request.app.state.settings.response_promise_working_days,
             "quiet_days": request.app.state.settings.inbox_quiet_after_days,
             "contact_days": request.app.state.settings.inbox_contact_within_days,
