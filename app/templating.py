@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -19,7 +19,7 @@ from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
 from app.accounts.policy import Principal
-from app.common.clock import as_utc
+from app.common.clock import FALLBACK_ZONE, as_utc, zone_named
 from app.config import ROOT_DIR
 from app.web import i18n
 
@@ -81,29 +81,8 @@ templates.env.filters["translate"] = i18n.translate
 templates.env.filters["weekday_date"] = i18n.weekday_date
 templates.env.filters["number"] = i18n.format_number
 
-# The last resort when no zone name loads, as in the inbox and the reminder planner.
-FALLBACK_ZONE = ZoneInfo("UTC")
-
 # The reader's time zone for the render under way; like the locale, each request has its own.
 _zone: ContextVar[ZoneInfo] = ContextVar("tuki_zone", default=FALLBACK_ZONE)
-
-
-def _loaded(name: str | None) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def zone_named(*names: str | None) -> ZoneInfo:
-    """The first of ``names`` that loads, so a bad patient zone falls back to the clinic's."""
-    for name in names:
-        found = _loaded(name)
-        if found is not None:
-            return found
-    return FALLBACK_ZONE
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def utc_now() -> datetime:
@@ -34,3 +35,20 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+# The last resort when no zone name loads: pages, the inbox and the reminder planner agree.
+FALLBACK_ZONE = ZoneInfo("UTC")
+
+
+def zone_named(*names: str | None) -> ZoneInfo:
+    """The first of ``names`` that loads, so a bad patient zone falls back to the clinic's
+    and an unknown clinic zone to UTC, rather than breaking a page."""
+    for name in names:
+        if not name:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return FALLBACK_ZONE

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.clinics.models import OPEN_STATUSES, Enrollment, EnrollmentStatus, Patient
 from app.clinics.schemas import PersonRef
+from app.common.clock import zone_named
 from app.common.crypto import FieldCipher
 from app.config import Settings
 from app.content.loader import ContentLibrary
@@ -50,10 +51,7 @@ FEEDBACK_LIMIT = 500
 
 def clinic_zone(name: str | None) -> ZoneInfo:
     """The clinic's zone; an unknown name falls back to UTC rather than breaking a page."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_named(name)
 
 
 def _is_working_day(day: date) -> bool:

@@ -13,20 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from babel.dates import get_month_names
 from fastapi import Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 
 from app.accounts.dependencies import PatientUser, TherapistUser, actor_for
 from app.accounts.models import Role
 from app.accounts.policy import Principal
 from app.audit import service as audit
 from app.clinics import service as clinics_service
-from app.clinics.models import Clinic, Enrollment, Patient
+from app.clinics.models import Enrollment
 from app.common.errors import AppError, NotFound
 from app.common.routing import Router
 from app.content.loader import ContentLibrary
@@ -44,7 +42,7 @@ from app.programs.schemas import (
     ResponseRead,
     TailoringAction,
 )
-from app.templating import reader_zone, render, templates, zone_named
+from app.templating import reader_zone, render, templates
 from app.web.forms import form_data
 from app.web.i18n import N_, get_locale, translate
 from app.web.i18n import gettext as _
@@ -593,21 +591,6 @@ async def module_list(
     )
 
 
-async def _clinic_and_zone(db: DbSession, principal: Principal) -> tuple[Clinic, ZoneInfo]:
-    """The patient's clinic and their own zone in the one statement the page spends on it."""
-    row = (
-        await db.execute(
-            select(Clinic, Patient.timezone)
-            .join(Patient, Patient.clinic_id == Clinic.id)
-            .where(Patient.id == principal.patient_id)
-        )
-    ).one_or_none()
-    if row is None:
-        clinic = await clinics_service.get_clinic(db, principal.clinic_id)
-        return clinic, zone_named(clinic.timezone)
-    return row[0], zone_named(row[1], row[0].timezone)
-
-
 def _content_language(library: ContentLibrary, program: str) -> str:
     spec = library.programs.get(program)
     return spec.language if spec is not None else "en"
@@ -660,7 +643,8 @@ async def _reader(
     shown = [s.exercise_id for s in current.segments if s.exercise_id]
     trailing = [e.id for e in detail.exercises if e.page is None] if last else []
     states = states or {}
-    clinic, zone = await _clinic_and_zone(db, principal)
+    clinic = await clinics_service.get_clinic(db, principal.clinic_id)
+    zone = reader_zone(principal)
     return render(
         request,
         "patient/module.html",

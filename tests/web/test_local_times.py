@@ -61,6 +61,17 @@ def _reminder(world: World, key: str, **fields: Any) -> Reminder:
     )
 
 
+async def _draft_saved_page(client, world: World) -> str:
+    """Log the patient in, save a draft exercise, and return the page that says when."""
+    await login(client, world.patient_user.email)
+    saved = await client.put(
+        f"{API}/enrollments/{world.enrollment.id}/exercises/{MODULE}/my-circle",
+        json={"data": {"answers": ["At the bus stop"]}, "version": 0},
+    )
+    assert saved.status_code == 200, saved.text
+    return await _module_page_with(client, "Draft saved")
+
+
 class TestPatientsSeeTheirOwnZone:
     async def test_reminders_page_shows_due_times_in_the_patients_zone(
         self, client, db, clock
@@ -78,13 +89,7 @@ class TestPatientsSeeTheirOwnZone:
     ) -> None:
         # The frozen clock stands at 09:00 UTC: 04:00 in New York.
         world = await _world(db, clock, patient_zone="America/New_York")
-        await login(client, world.patient_user.email)
-        saved = await client.put(
-            f"{API}/enrollments/{world.enrollment.id}/exercises/{MODULE}/my-circle",
-            json={"data": {"answers": ["At the bus stop"]}, "version": 0},
-        )
-        assert saved.status_code == 200, saved.text
-        page = await _module_page_with(client, "Draft saved")
+        page = await _draft_saved_page(client, world)
         assert "Draft saved 02.03.2026 04:00." in page
         assert "09:00" not in page
 
@@ -92,13 +97,7 @@ class TestPatientsSeeTheirOwnZone:
         self, client, db, clock
     ) -> None:
         world = await _world(db, clock, patient_zone="Nowhere/Atlantis", clinic_zone="Asia/Tokyo")
-        await login(client, world.patient_user.email)
-        saved = await client.put(
-            f"{API}/enrollments/{world.enrollment.id}/exercises/{MODULE}/my-circle",
-            json={"data": {"answers": ["At the bus stop"]}, "version": 0},
-        )
-        assert saved.status_code == 200, saved.text
-        page = await _module_page_with(client, "Draft saved")
+        page = await _draft_saved_page(client, world)
         assert "Draft saved 02.03.2026 18:00." in page
 
     async def test_notifications_and_access_log_follow_the_patient(
