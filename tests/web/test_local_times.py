@@ -165,6 +165,24 @@ class TestStaffSeeTheClinicsZone:
         # The event sits under Tuesday, the Tokyo day, not Monday, the UTC one.
         assert "Tuesday 03.03.2026" in page
 
+    async def test_work_list_and_thread_tag_moments_with_weekday_in_clinic_time(
+        self, client, db, clock
+    ) -> None:
+        world = await _world(db, clock, patient_zone="America/New_York", clinic_zone="Asia/Tokyo")
+        await login(client, world.patient_user.email)
+        sent = await client.post(
+            f"{API}/enrollments/{world.enrollment.id}/messages", json={"body": "Hello there"}
+        )
+        assert sent.status_code == 201, sent.text
+        iso = datetime.fromisoformat(sent.json()["created_at"]).astimezone(UTC).isoformat()
+        shown = datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Tokyo"))
+        expected = f'<time datetime="{iso}">{shown:%a %d.%m.%Y %H:%M}</time>'
+        await login(client, world.therapist.email)
+        home = (await client.get("/therapist")).text
+        thread = (await client.get(f"/therapist/patients/{world.enrollment.id}/messages")).text
+        assert expected in home
+        assert expected in thread
+
     async def test_admin_sees_reminder_failures_in_clinic_time(self, client, db, clock) -> None:
         world = await _world(db, clock, patient_zone="America/New_York", clinic_zone="Asia/Tokyo")
         db.add(
