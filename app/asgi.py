@@ -2,4 +2,4 @@
 
 from app.main import create_app
 
-app = create_app()
+app = create_app(freeze_heap_on_start=True)

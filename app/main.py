@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -202,14 +203,36 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
 
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Move everything built at start-up out of the garbage collector's sight and collect
+    the youngest generation less often.
+
+    The app's modules, templates, content library and compiled statements live as long as
+    the process; left in the tracked heap, every full collection walks them again, and those
+    pauses were the tail of the latency under load (p99 145 ms against 92 ms frozen at 32
+    connections, benchmarks/README.md, scenario A). Objects made by requests are collected
+    as before; only the frequency of young collections changes (700 allocations to 10,000).
+    """
+    gc.collect()
+    gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     database: Database | None = None,
     clock: Clock | None = None,
     start_scheduler: bool | None = None,
+    freeze_heap_on_start: bool = False,
 ) -> FastAPI:
-    """Build the app. Tests pass their own database (bound to a rolled-back connection) and clock."""
+    """Build the app. Tests pass their own database (bound to a rolled-back connection) and clock.
+
+    The served process (``app.asgi``) sets ``freeze_heap_on_start``: see ``settle_heap``."""
     settings = settings or get_settings()
     failpoints.configure(os.environ.get(failpoints.ENV_VAR), env=settings.env)
 
@@ -228,6 +251,8 @@ def create_app(
                 app.state.db, settings=settings, clock=app.state.clock, library=app.state.library
             )
             scheduler.start()
+        if freeze_heap_on_start:
+            settle_heap()
         yield
         if scheduler is not None:
             from app.common.shutdown import stop_scheduler

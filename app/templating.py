@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.accounts.policy import Principal
 from app.common.clock import FALLBACK_ZONE, as_utc, zone_named
@@ -42,20 +42,32 @@ def _plural_translation(locale: str, singular: str, plural: str, num: int) -> st
     return i18n.catalogue(locale).ungettext(singular, plural, num)
 
 
-def _finish(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
+def _finish(autoescape: bool, text: str, variables: dict[str, Any]) -> str:
     """What Jinja's newstyle gettext does with a translation: mark it safe when the
-    template autoescapes, then fill the placeholders, each value escaped. A text with no
-    ``%`` and no values is the same string either way, so it skips the formatting."""
-    if eval_ctx.autoescape:
-        text = Markup(text)  # noqa: S704 -- our own catalogue, as in Jinja's wrapper
-    return text % variables if variables or "%" in text else text
+    template autoescapes, then fill the placeholders, each value escaped.
+
+    The values are escaped up front and put in with ``str`` formatting: the same text as
+    ``Markup(text) % variables`` (every placeholder in templates is ``%(name)s``, which a
+    test holds), at a fraction of the cost of ``Markup``'s per-value wrapper."""
+    if autoescape:
+        safe = {name: escape(value) for name, value in variables.items()}
+        return Markup(text % safe)  # noqa: S704 -- our catalogue, every value escaped
+    return text % variables
+
+
+@functools.cache
+def _constant(locale: str, message: str, autoescape: bool) -> str:
+    """A message with no values is the same text on every render: finished once."""
+    return _finish(autoescape, _translation(locale, message), {})
 
 
 # Only the evaluation context (is autoescaping on?) is passed: a function that asks for
 # the whole context gets, inside every loop, a fresh copy of all the template's variables.
 @pass_eval_context
 def _gettext(eval_ctx: EvalContext, message: str, /, **variables: Any) -> str:
-    return _finish(eval_ctx, _translation(i18n.get_locale(), message), variables)
+    if not variables:
+        return _constant(i18n.get_locale(), message, eval_ctx.autoescape)
+    return _finish(eval_ctx.autoescape, _translation(i18n.get_locale(), message), variables)
 
 
 @pass_eval_context
@@ -64,7 +76,7 @@ def _ngettext(
 ) -> str:
     variables.setdefault("num", num)
     text = _plural_translation(i18n.get_locale(), singular, plural, num)
-    return _finish(eval_ctx, text, variables)
+    return _finish(eval_ctx.autoescape, text, variables)
 
 
 # Newstyle gettext: Jinja fills the placeholders itself and escapes every value it puts in,
@@ -109,13 +121,14 @@ def when(value: datetime | None) -> str:
     work list shows two of these per item."""
     if value is None:
         return "—"
-    moment = as_utc(value).astimezone(_zone.get())
-    return f"{i18n.short_weekday(moment)} {moment:%d.%m.%Y %H:%M}"
+    m = as_utc(value).astimezone(_zone.get())
+    # Spelled out rather than ``strftime``: the same text at half the cost, twice per item.
+    return f"{i18n.short_weekday(m)} {m.day:02}.{m.month:02}.{m.year} {m.hour:02}:{m.minute:02}"
 
 
 def moment(value: datetime) -> Markup:
     """``<time>`` with the UTC instant for machines and :func:`when` for the reader."""
-    return Markup('<time datetime="{}">{}</time>').format(value.isoformat(), when(value))
+    return Markup(f'<time datetime="{value.isoformat()}">{escape(when(value))}</time>')  # noqa: S704
 
 
 templates.env.filters["local"] = local

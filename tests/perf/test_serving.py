@@ -90,3 +90,42 @@ async def test_make_engine_applies_pool_settings():
         assert engine.sync_engine.pool._pre_ping is False  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
+
+
+async def test_served_app_freezes_its_start_up_heap_and_tests_do_not(tmp_path):
+    """The served app leaves start-up objects out of every later collection; an app built
+    by tests (hundreds per run) must not, or their cycles would never be freed."""
+    import gc
+
+    from app.main import GC_YOUNG_THRESHOLD, create_app
+
+    settings = make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'heap.db'}")
+    before = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        plain = create_app(settings, start_scheduler=False)
+        async with plain.router.lifespan_context(plain):
+            assert gc.get_freeze_count() == 0
+            assert gc.get_threshold() == before
+        served = create_app(settings, start_scheduler=False, freeze_heap_on_start=True)
+        async with served.router.lifespan_context(served):
+            assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_the_uvicorn_entry_point_is_the_frozen_app():
+    import ast
+    from pathlib import Path
+
+    import app.asgi
+
+    tree = ast.parse(Path(app.asgi.__file__).read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    assert any(
+        keyword.arg == "freeze_heap_on_start" and getattr(keyword.value, "value", None) is True
+        for call in calls
+        for keyword in call.keywords
+    )
