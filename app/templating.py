@@ -111,7 +111,13 @@ def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
     """A stored UTC moment as the reader's wall clock shows it; the markup keeps UTC ISO."""
     if value is None:
         return ""
-    return as_utc(value).astimezone(_zone.get()).strftime(fmt)
+    m = as_utc(value).astimezone(_zone.get())
+    # The two formats of list rows are spelled out: ``strftime`` was most of this filter.
+    if fmt == "%d.%m.%Y":
+        return f"{m.day:02}.{m.month:02}.{m.year}"
+    if fmt == "%d.%m.%Y %H:%M":
+        return f"{m.day:02}.{m.month:02}.{m.year} {m.hour:02}:{m.minute:02}"
+    return m.strftime(fmt)
 
 
 def when(value: datetime | None) -> str:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from app.adherence.models import AdherenceEvent
 from app.config import ROOT_DIR
 from app.reminders.models import Notification, Reminder
@@ -211,3 +213,26 @@ def test_no_page_template_prints_utc() -> None:
         if re.search(r"\bUTC\b", line)
     ]
     assert not found, found
+
+
+@pytest.mark.parametrize("fmt", ["%d.%m.%Y", "%d.%m.%Y %H:%M", "%H:%M", "%Y-%m-%d %H:%M"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 9, 23, 5, tzinfo=UTC),
+        datetime(2026, 10, 25, 0, 59),
+        datetime(2027, 1, 1, 8, 0, tzinfo=UTC),
+    ],
+)
+def test_local_spells_out_what_strftime_would(fmt: str, moment: datetime) -> None:
+    """The fast paths of ``|local`` and ``|when`` give strftime's text, in the reader's zone."""
+    from app.templating import _zone, local, when
+
+    zone = ZoneInfo("Europe/Helsinki")
+    token = _zone.set(zone)
+    try:
+        shown = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(zone)
+        assert local(moment, fmt) == shown.strftime(fmt)
+        assert when(moment).endswith(" " + shown.strftime("%d.%m.%Y %H:%M"))
+    finally:
+        _zone.reset(token)
