@@ -34,6 +34,8 @@ def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
+    if value.tzinfo is UTC:  # what PostgreSQL hands back: nothing to convert
+        return value
     return value.astimezone(UTC)
 
 
