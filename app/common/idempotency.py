@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,3 +105,15 @@ async def remember(
         )
         conflict.headers = {"Retry-After": "1"}
         raise conflict from exc
+
+
+async def purge_expired(db: AsyncSession, *, now: datetime) -> int:
+    """Delete the records whose key has expired (the scheduler's ``idempotency.purge``).
+
+    A stored answer can name a patient (an enrollment's, a questionnaire's); past its day
+    it serves no retry, so it is not kept, and the table stays a day of POSTs long.
+    """
+    result = await db.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= now - KEY_LIFETIME)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

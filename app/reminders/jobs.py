@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from app.accounts import service as accounts_service
+from app.common import idempotency
 from app.common.clock import Clock
 from app.config import Settings
 from app.content.loader import ContentLibrary
@@ -59,6 +60,16 @@ async def deliver_sweep(
             report.released,
         )
     return report
+
+
+async def purge_idempotency_sweep(database: Database, *, clock: Clock) -> int:
+    """Delete expired Idempotency-Key records."""
+    try:
+        async with database.sessionmaker() as db, db.begin():
+            return await idempotency.purge_expired(db, now=clock.now())
+    except Exception as exc:
+        log.error("idempotency.purge failed: %s", type(exc).__name__)
+        return 0
 
 
 async def purge_sessions_sweep(database: Database, *, clock: Clock) -> int:

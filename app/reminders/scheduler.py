@@ -1,11 +1,11 @@
 """APScheduler 3 set-up: an in-memory job store with fixed sweep jobs, nothing per patient.
 
 APScheduler cannot share a job store between processes, so it holds no state worth
-sharing: the jobs only *trigger* the plan and deliver sweeps (and the session purge and the
-daily retention run, app/ops/retention.py), and the rows decide what is due. Any number of
-schedulers may run — the web process in development, one or more ``tuki worker`` processes
-in production — and the claim step keeps every reminder to one sender; the retention run
-claims enrollments the same way.
+sharing: the jobs only *trigger* the plan and deliver sweeps (and the purges of expired
+sessions and Idempotency-Key records, and the daily retention run, app/ops/retention.py),
+and the rows decide what is due. Any number of schedulers may run — the web process in
+development, one or more ``tuki worker`` processes in production — and the claim step
+keeps every reminder to one sender; the retention run claims enrollments the same way.
 """
 
 from __future__ import annotations
@@ -70,6 +70,15 @@ def build_scheduler(
         IntervalTrigger(minutes=settings.session_purge_interval_minutes, timezone=UTC),
         id="sessions.purge",
         name="sessions.purge",
+        replace_existing=True,
+        misfire_grace_time=settings.session_purge_interval_minutes * 60,
+        kwargs={"database": database, "clock": clock},
+    )
+    scheduler.add_job(
+        jobs.purge_idempotency_sweep,
+        IntervalTrigger(minutes=settings.session_purge_interval_minutes, timezone=UTC),
+        id="idempotency.purge",
+        name="idempotency.purge",
         replace_existing=True,
         misfire_grace_time=settings.session_purge_interval_minutes * 60,
         kwargs={"database": database, "clock": clock},

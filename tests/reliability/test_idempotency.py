@@ -209,3 +209,33 @@ async def test_a_key_expires_after_a_day(db, clock) -> None:
     await idempotency.remember(db, **who, status_code=201, body={"id": 8}, now=clock.now())
     replayed = await idempotency.replay(db, **who, now=clock.now())
     assert replayed is not None and json.loads(bytes(replayed.body)) == {"id": 8}
+
+
+async def test_the_purge_deletes_expired_records_and_keeps_live_ones(db, database, clock) -> None:
+    """Stored answers can name patients: past their day they are deleted by the scheduler's
+    ``idempotency.purge``, in its own transaction; younger ones still replay."""
+    from app.common.clock import FrozenClock
+    from app.reminders import jobs
+
+    world = await build_world(db, clock.now())
+    user_id = world.patient_user.id
+    start = clock.now()
+    for key, age in (("day-old", timedelta(hours=24)), ("older", timedelta(days=9))):
+        await idempotency.remember(
+            db, user_id=user_id, key=key, request_fingerprint="f", status_code=201,
+            body={"name": "Mari Patient"}, now=start - age,
+        )  # fmt: skip
+    await idempotency.remember(
+        db, user_id=user_id, key="fresh", request_fingerprint="f", status_code=201,
+        body={"id": 3}, now=start - timedelta(hours=23),
+    )  # fmt: skip
+    await db.commit()
+
+    assert await jobs.purge_idempotency_sweep(database, clock=FrozenClock(start)) == 2
+    keys = set(await db.scalars(select(IdempotencyRecord.key)))
+    assert keys == {"fresh"}
+    replayed = await idempotency.replay(
+        db, user_id=user_id, key="fresh", request_fingerprint="f", now=start
+    )
+    assert replayed is not None and json.loads(bytes(replayed.body)) == {"id": 3}
+    assert await jobs.purge_idempotency_sweep(database, clock=FrozenClock(start)) == 0

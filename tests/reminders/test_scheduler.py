@@ -46,6 +46,7 @@ class TestScheduler:
                 "reminders.plan",
                 "reminders.deliver",
                 "sessions.purge",
+                "idempotency.purge",
                 "retention.run",
             }
             assert all(isinstance(j.trigger, IntervalTrigger) for j in jobs_by_id.values())
@@ -71,6 +72,8 @@ class TestScheduler:
         )
         assert report.claimed == 0
         assert await jobs.purge_sessions_sweep(broken, clock=clock) == 0  # type: ignore[arg-type]
+        assert await jobs.purge_idempotency_sweep(broken, clock=clock) == 0  # type: ignore[arg-type]
+        assert "idempotency.purge failed: ConnectionError" in caplog.text
         assert "reminders.plan failed: ConnectionError" in caplog.text
         assert "database is down" not in caplog.text
 
