@@ -181,6 +181,7 @@ class Deliverer:
             select(
                 Reminder,
                 User.email,
+                User.language,
                 Enrollment.status.label("enrollment_status"),
                 Patient.phone,
                 Patient.timezone,
@@ -268,7 +269,7 @@ class Deliverer:
         if reminder.channel == "in_app":
             return _Outcome(reminder.id, "sent")  # written in the finishing transaction
         link = f"{self.settings.base_url.rstrip('/')}/r/{token}"
-        rendered = render.render(reminder.rule, reminder.audience, link)
+        rendered = render.render(reminder.rule, reminder.audience, link, locale=row.language)
         sender: Sender | None
         if reminder.channel == "email":
             sender, to, text = self.channels.email, row.email, rendered.text

@@ -76,6 +76,42 @@ class TestSmtp:
         assert "Something new is waiting for you in Tuki." in body
         assert "http://test/r/" in body
 
+    async def test_a_patient_who_chose_finnish_gets_the_reminder_in_finnish(
+        self, db, database, settings, clock
+    ):
+        port = free_port()
+        smtp_settings = settings.model_copy(
+            update={"email_backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port}
+        )
+        world = await build_world(db, clock.now())
+        world.patient_user.language = "fi"
+        await db.commit()
+        await set_preferences(db, world.enrollment)
+        moment = clock.now() + 3 * DAY
+        await plan(database, smtp_settings, moment)
+        sink = SmtpSink()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            worker = Deliverer(
+                database, settings=smtp_settings, channels=channels_from_settings(smtp_settings)
+            )
+            await worker.run(moment)
+        finally:
+            controller.stop()
+        to_patient = [m for m in sink.messages if m["To"] == world.patient_user.email]
+        staff = [m for m in sink.messages if m["To"] != world.patient_user.email]
+        assert to_patient and staff
+        for message in to_patient:
+            assert message["Subject"] == "Muistutus Tukista"
+            body = message.get_content().replace("\r\n", "\n")
+            assert body.startswith("Hei,\n\nTukissa odottaa sinulle jotain")
+            assert "Avaa Tuki: http://test/r/" in body
+            assert "Muistutukset-sivulla" in body
+            assert "Tuki reminds you" not in body
+        # The therapist chose no language: English, as before.
+        assert all(m["Subject"] == "A note from Tuki" for m in staff)
+
 
 class TestWebhook:
     async def test_signed_delivery_retried_after_a_500(

@@ -16,6 +16,7 @@ from app.reminders.rules import (
     quiet_until,
     zone,
 )
+from app.web.i18n import gettext, use_locale
 
 HELSINKI = zone("Europe/Helsinki")
 
@@ -127,3 +128,21 @@ class TestTexts:
         assert "Tuki" in rendered.text and rendered.line in rendered.text
         if audience == "patient":
             assert rendered.line in (render.PATIENT_LINE, render.PROGRAM_TIME_LINE)
+
+    @pytest.mark.parametrize("rule", list(Rule))
+    @pytest.mark.parametrize("audience", ["patient", "staff"])
+    def test_every_text_in_the_recipients_language(self, rule, audience):
+        """Each part of an e-mail or SMS is its catalogue entry in the chosen language; an
+        unknown or missing choice falls back to English."""
+        link = "https://tuki.example/r/abc"
+        english = render.render(rule.value, audience, link)
+        finnish = render.render(rule.value, audience, link, locale="fi")
+        with use_locale("fi"):
+            assert finnish.line == gettext(render.line_for(rule.value, audience))
+            assert finnish.subject == gettext(render.SUBJECT) != english.subject
+        assert finnish.text.startswith("Hei,\n\n" + finnish.line)
+        assert f"Avaa Tuki: {link}" in finnish.text
+        assert finnish.line != english.line and english.line not in finnish.text
+        assert render.sms_text(finnish, link) == f"{finnish.line} {link}"
+        assert render.render(rule.value, audience, link, locale="sv") == english
+        assert render.render(rule.value, audience, link, locale=None) == english
