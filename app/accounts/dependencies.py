@@ -34,7 +34,8 @@ _UNSET = object()
 # Read in the session lookup's own statement, which every request sends anyway:
 # - the colleagues whose absence the user covers right now, as "3,7" (NULL for none); a
 #   second round trip for it was a sixth of an API read's time (benchmarks/README.md, A);
-# - the clinic's time zone, which every page's times follow (``reader_zone``);
+# - the clinic's time zone, which every page's times follow (``reader_zone``), and its
+#   language, which pages fall back to;
 # - for patients, their patient row, own zone and the clinic's crisis contacts.
 _NOW = bindparam("now", type_=UTCDateTime())
 _COVERED_COLLEAGUES = (
@@ -53,6 +54,7 @@ _SESSION_LOOKUP = (
     .add_columns(
         _COVERED_COLLEAGUES,
         Clinic.timezone,
+        Clinic.language,
         Patient.id,
         Patient.timezone,
         Clinic.emergency_number,
@@ -85,7 +87,9 @@ async def load_principal(request: Request) -> Principal | None:
         )
         if found is not None:
             session, user, extra = found
-            covered, clinic_timezone, patient_row_id, own_timezone, *contacts = extra
+            covered, clinic_timezone, clinic_language, patient_row_id, own_timezone, *contacts = (
+                extra
+            )
             # The session's identity map holds rows weakly: keeping the user for the
             # request lets later ``db.get(User, …)`` (the locale, the account) answer
             # without another query.
@@ -120,6 +124,7 @@ async def load_principal(request: Request) -> Principal | None:
                 covering_for=covering_for,
                 clinic_timezone=clinic_timezone,
                 own_timezone=own_timezone,
+                clinic_language=clinic_language,
             )
     request.state.principal = principal
     return principal

@@ -64,6 +64,8 @@ class Principal:
     # clock their pages follow, falling back to the clinic's).
     clinic_timezone: str | None = None
     own_timezone: str | None = None
+    # The clinic's language: pages fall back to it when the browser asks for none of ours.
+    clinic_language: str | None = None
 
     @property
     def first_name(self) -> str:

@@ -46,6 +46,9 @@ class Clinic(TimestampMixin, Base):
     crisis_line_number: Mapped[str | None] = mapped_column(String(32))
     # Days after an enrollment ends before the retention job pseudonymises it; NULL keeps it.
     retention_days: Mapped[int | None]
+    # The clinic's language: reminders to someone who chose none are written in it, and
+    # pages fall back to it when the browser asks for none of ours.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
 
 class Patient(TimestampMixin, Base):

@@ -12,6 +12,7 @@ from app.accounts.policy import Principal
 from app.clinics import service
 from app.clinics.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN
 from app.clinics.schemas import (
+    CLINIC_LANGUAGES,
     ClinicCrisisUpdate,
     EnrollmentCreate,
     EnrollmentUpdate,
@@ -25,8 +26,8 @@ from app.programs.catalogue import PROGRAMS, program_title
 from app.programs.pages import dashboard as patient_dashboard
 from app.templating import reader_zone, render
 from app.web.forms import form_data, validate
+from app.web.i18n import LANGUAGE_NAMES, translate
 from app.web.i18n import gettext as _
-from app.web.i18n import translate
 
 router = Router(include_in_schema=False)
 
@@ -314,7 +315,7 @@ async def _settings_form(
     return render(
         request,
         "admin/settings.html",
-        {"clinic": clinic, "form": form, "errors": errors},
+        {"clinic": clinic, "form": form, "errors": errors, "language_names": LANGUAGE_NAMES},
         status_code=status_code,
     )
 
@@ -342,6 +343,7 @@ async def settings_page(request: Request, principal: AdminUser, db: DbSession) -
         "crisis_line_name": clinic.crisis_line_name,
         "crisis_line_number": clinic.crisis_line_number or "",
         "retention_days": "" if clinic.retention_days is None else str(clinic.retention_days),
+        "language": clinic.language,
     }
     return await _settings_form(request, clinic, form=form, errors={})
 
@@ -358,10 +360,12 @@ async def settings_submit(request: Request, principal: AdminUser, db: DbSession)
         "crisis_line_name": _("Enter the name of the crisis line."),
     }
     retention, retention_error = _retention_days(data.get("retention_days", ""))
+    language = data.get("language", "").strip()
     body, errors = validate(
         ClinicCrisisUpdate,
         {k: v for k, v in values.items() if v or k not in required}
-        | ({} if retention_error else {"retention_days": retention}),
+        | ({} if retention_error else {"retention_days": retention})
+        | ({"language": language} if language in CLINIC_LANGUAGES else {}),
     )
     errors = {
         k: _("Use digits and spaces, with an optional + at the start, for example 09 2525 0111.")
@@ -372,6 +376,8 @@ async def settings_submit(request: Request, principal: AdminUser, db: DbSession)
     errors.update({k: message for k, message in required.items() if not values[k]})
     if retention_error:
         errors["retention_days"] = retention_error
+    if language and language not in CLINIC_LANGUAGES:  # left out: unchanged
+        errors["language"] = _("Choose one of the languages shown.")
     clinic = await service.get_clinic(db, principal.clinic_id)
     if body is None or errors:
         return await _settings_form(request, clinic, form=data, errors=errors, status_code=422)

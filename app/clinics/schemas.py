@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
@@ -147,6 +147,11 @@ class EnrollmentPage(BaseModel):
 _PHONE = r"^\+?[0-9][0-9 ()-]{1,30}$"
 
 
+ClinicLanguage = Literal["en", "fi"]
+CLINIC_LANGUAGES: tuple[str, ...] = get_args(ClinicLanguage)
+"""The interface languages (``app.web.i18n.SUPPORTED_LOCALES``; a test keeps them equal)."""
+
+
 def _whole_number(value: object) -> object:
     """JSON counts ``1555.0`` as an integer, so it is one; strict mode still refuses "1555"."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
@@ -172,10 +177,14 @@ class ClinicCrisisUpdate(StrictModel):
     retention_days: Annotated[int | None, BeforeValidator(_whole_number)] = Field(
         default=None, ge=RETENTION_DAYS_MIN, le=RETENTION_DAYS_MAX, strict=True
     )
+    # Reminders go out in it to anyone who chose no language of their own.
+    language: Annotated[
+        ClinicLanguage | None, WithJsonSchema({"type": "string", "enum": list(CLINIC_LANGUAGES)})
+    ] = None
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> ClinicCrisisUpdate:
-        for name in ("emergency_number", "crisis_line_name"):
+        for name in ("emergency_number", "crisis_line_name", "language"):
             if name in self.model_fields_set and not getattr(self, name):
                 raise ValueError(f"{name} cannot be removed, only changed")
         return self
@@ -189,3 +198,4 @@ class ClinicRead(BaseModel):
     crisis_line_name: str
     crisis_line_number: str | None
     retention_days: int | None = None
+    language: str = "en"

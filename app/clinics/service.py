@@ -62,6 +62,8 @@ async def update_crisis_contacts(
         clinic.crisis_line_number = data.crisis_line_number or None
     if "retention_days" in sent:
         clinic.retention_days = data.retention_days
+    if "language" in sent and data.language:
+        clinic.language = data.language
     await db.flush()
     await audit.record(
         db,

@@ -36,7 +36,7 @@ from sqlalchemy.orm import aliased
 from app.accounts.models import User
 from app.adherence import service as adherence
 from app.adherence.models import EnrollmentRollup
-from app.clinics.models import Enrollment, EnrollmentStatus, Patient
+from app.clinics.models import Clinic, Enrollment, EnrollmentStatus, Patient
 from app.common.crypto import new_token, token_hash
 from app.config import Settings
 from app.db import Database
@@ -182,6 +182,7 @@ class Deliverer:
                 Reminder,
                 User.email,
                 User.language,
+                Clinic.language.label("clinic_language"),
                 Enrollment.status.label("enrollment_status"),
                 Patient.phone,
                 Patient.timezone,
@@ -199,6 +200,7 @@ class Deliverer:
             .outerjoin(Patient, Patient.id == Enrollment.patient_id)
             .outerjoin(pref, pref.enrollment_id == Reminder.enrollment_id)
             .outerjoin(cfg, cfg.clinic_id == Reminder.clinic_id)
+            .outerjoin(Clinic, Clinic.id == Reminder.clinic_id)
             .where(Reminder.id.in_(ids), Reminder.claimed_by == self.worker_id)
             .order_by(Reminder.id)
         )
@@ -269,7 +271,9 @@ class Deliverer:
         if reminder.channel == "in_app":
             return _Outcome(reminder.id, "sent")  # written in the finishing transaction
         link = f"{self.settings.base_url.rstrip('/')}/r/{token}"
-        rendered = render.render(reminder.rule, reminder.audience, link, locale=row.language)
+        # Their own choice, else their clinic's: no browser is there to ask.
+        locale = row.language or row.clinic_language
+        rendered = render.render(reminder.rule, reminder.audience, link, locale=locale)
         sender: Sender | None
         if reminder.channel == "email":
             sender, to, text = self.channels.email, row.email, rendered.text

@@ -2,8 +2,8 @@
 
 No program name, no module title, no scores, no message content, not even the
 recipient's name: an e-mail or SMS may be read by someone else first. E-mail and SMS go
-out in the language the recipient chose under Account (English when they chose none: no
-browser is there to ask). The in-app lines are stored in English and shown in the
+out in the language the recipient chose under Account, or else their clinic's language
+(no browser is there to ask). The in-app lines are stored in English and shown in the
 reader's language (they are catalogue entries).
 """
 

@@ -234,10 +234,11 @@ def locale_for(request: Request) -> str:
 
 
 async def resolve_locale(request: Request) -> None:
-    """Choose the request's language once: the user's profile, then the browser, then English.
+    """Choose the request's language once: the user's profile, then the browser, then the
+    clinic's language, then English.
 
     The user row is already in the request's session (the principal was loaded from it),
-    so reading its language costs no query.
+    so reading its language costs no query; the clinic's comes with the session lookup.
     """
     principal = await load_principal(request)
     locale: str | None = None
@@ -247,7 +248,11 @@ async def resolve_locale(request: Request) -> None:
         if language in SUPPORTED_LOCALES:
             locale = language
     if locale is None:
-        locale = negotiate(request.headers.get("accept-language")) or DEFAULT_LOCALE
+        locale = negotiate(request.headers.get("accept-language"))
+    if locale is None and principal is not None and principal.clinic_language in SUPPORTED_LOCALES:
+        locale = principal.clinic_language
+    if locale is None:
+        locale = DEFAULT_LOCALE
     request.state.locale = locale
     # Each request runs in its own task, so this value ends with the request.
     _locale.set(locale)

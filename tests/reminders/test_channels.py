@@ -76,15 +76,19 @@ class TestSmtp:
         assert "Something new is waiting for you in Tuki." in body
         assert "http://test/r/" in body
 
-    async def test_a_patient_who_chose_finnish_gets_the_reminder_in_finnish(
+    async def test_reminders_in_the_recipients_language_else_the_clinics(
         self, db, database, settings, clock
     ):
+        """In a Finnish clinic, a patient who chose no language gets Finnish and one who chose
+        English gets English; a patient of an English clinic gets English."""
         port = free_port()
         smtp_settings = settings.model_copy(
             update={"email_backend": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port}
         )
         world = await build_world(db, clock.now())
-        world.patient_user.language = "fi"
+        world.clinic.language = "fi"
+        world.patient_user.language = None
+        world.other_patient_user.language = "en"
         await db.commit()
         await set_preferences(db, world.enrollment)
         moment = clock.now() + 3 * DAY
@@ -99,18 +103,21 @@ class TestSmtp:
             await worker.run(moment)
         finally:
             controller.stop()
-        to_patient = [m for m in sink.messages if m["To"] == world.patient_user.email]
-        staff = [m for m in sink.messages if m["To"] != world.patient_user.email]
-        assert to_patient and staff
-        for message in to_patient:
+        finnish = [m for m in sink.messages if m["To"] == world.patient_user.email]
+        chose_english = [m for m in sink.messages if m["To"] == world.other_patient_user.email]
+        known = {world.patient_user.email, world.other_patient_user.email}
+        english_clinic = [m for m in sink.messages if m["To"] not in known]
+        assert finnish and chose_english and english_clinic
+        for message in finnish:
             assert message["Subject"] == "Muistutus Tukista"
             body = message.get_content().replace("\r\n", "\n")
             assert body.startswith("Hei,\n\nTukissa odottaa sinulle jotain")
             assert "Avaa Tuki: http://test/r/" in body
             assert "Muistutukset-sivulla" in body
             assert "Tuki reminds you" not in body
-        # The therapist chose no language: English, as before.
-        assert all(m["Subject"] == "A note from Tuki" for m in staff)
+        for message in chose_english + english_clinic:
+            assert message["Subject"] == "A note from Tuki"
+            assert "Something new is waiting for you in Tuki." in message.get_content()
 
 
 class TestWebhook:
