@@ -10,9 +10,17 @@ import socket
 import threading
 import time as walltime
 from collections.abc import Iterator
+from datetime import datetime
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from app.config import Settings
+from app.db import Database
+from app.reminders.channels import channels_from_settings
+from app.reminders.deliverer import Deliverer
 
 SECRET = "gateway-shared-secret"
 
@@ -34,6 +42,19 @@ class SmtpSink:
         self.envelopes.append(envelope)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
+
+
+async def deliver_while_listening(
+    database: Database, settings: Settings, moment: datetime, controller: Controller
+) -> None:
+    """One delivery sweep at ``moment`` with channels from ``settings``, while the local SMTP
+    server of ``controller`` listens; it stops again afterwards."""
+    controller.start()
+    try:
+        worker = Deliverer(database, settings=settings, channels=channels_from_settings(settings))
+        await worker.run(moment)
+    finally:
+        controller.stop()
 
 
 class Gateway(BaseHTTPRequestHandler):

@@ -7,6 +7,7 @@ that runs twice (two schedulers, a restart) costs a few queries and sends nothin
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from app.accounts import service as accounts_service
 from app.common import idempotency
@@ -62,21 +63,30 @@ async def deliver_sweep(
     return report
 
 
-async def purge_idempotency_sweep(database: Database, *, clock: Clock) -> int:
-    """Delete expired Idempotency-Key records."""
+async def _purge(
+    database: Database,
+    clock: Clock,
+    job: str,
+    purge: Callable[..., Awaitable[int]],
+) -> int:
+    """Run one purge in its own transaction; a failure is logged and the next run retries."""
     try:
         async with database.sessionmaker() as db, db.begin():
-            return await idempotency.purge_expired(db, now=clock.now())
+            return await purge(db, now=clock.now())
     except Exception as exc:
-        log.error("idempotency.purge failed: %s", type(exc).__name__)
+        log.error("%s failed: %s", job, type(exc).__name__)
         return 0
 
 
 async def purge_sessions_sweep(database: Database, *, clock: Clock) -> int:
     """Delete expired login sessions."""
-    try:
-        async with database.sessionmaker() as db, db.begin():
-            return await accounts_service.purge_expired_sessions(db, now=clock.now())
-    except Exception as exc:
-        log.error("sessions.purge failed: %s", type(exc).__name__)
-        return 0
+    return await _purge(database, clock, "sessions.purge", accounts_service.purge_expired_sessions)
+
+
+async def purge_idempotency_sweep(database: Database, *, clock: Clock) -> int:
+    """Delete expired Idempotency-Key records."""
+    return await _purge(database, clock, "idempotency.purge", idempotency.purge_expired)
+
+
+PURGES = {"sessions.purge": purge_sessions_sweep, "idempotency.purge": purge_idempotency_sweep}
+"""The hourly purges, by job name (``scheduler.build_scheduler`` adds one job each)."""

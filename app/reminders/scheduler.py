@@ -65,24 +65,16 @@ def build_scheduler(
         next_run_time=first_run,
         kwargs={"database": database, "settings": settings, "clock": clock, "channels": channels},
     )
-    scheduler.add_job(
-        jobs.purge_sessions_sweep,
-        IntervalTrigger(minutes=settings.session_purge_interval_minutes, timezone=UTC),
-        id="sessions.purge",
-        name="sessions.purge",
-        replace_existing=True,
-        misfire_grace_time=settings.session_purge_interval_minutes * 60,
-        kwargs={"database": database, "clock": clock},
-    )
-    scheduler.add_job(
-        jobs.purge_idempotency_sweep,
-        IntervalTrigger(minutes=settings.session_purge_interval_minutes, timezone=UTC),
-        id="idempotency.purge",
-        name="idempotency.purge",
-        replace_existing=True,
-        misfire_grace_time=settings.session_purge_interval_minutes * 60,
-        kwargs={"database": database, "clock": clock},
-    )
+    for job_id, purge in jobs.PURGES.items():
+        scheduler.add_job(
+            purge,
+            IntervalTrigger(minutes=settings.session_purge_interval_minutes, timezone=UTC),
+            id=job_id,
+            name=job_id,
+            replace_existing=True,
+            misfire_grace_time=settings.session_purge_interval_minutes * 60,
+            kwargs={"database": database, "clock": clock},
+        )
     scheduler.add_job(
         retention.retention_sweep,
         IntervalTrigger(hours=24, timezone=UTC),

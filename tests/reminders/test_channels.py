@@ -21,7 +21,7 @@ from app.reminders.channels import (
 from app.reminders.deliverer import Deliverer
 from tests.factories import build_world
 from tests.reminders.helpers import plan, reminders, set_preferences
-from tests.sinks import SECRET, SmtpSink, free_port
+from tests.sinks import SECRET, SmtpSink, deliver_while_listening, free_port
 
 DAY = timedelta(days=1)
 
@@ -95,14 +95,7 @@ class TestSmtp:
         await plan(database, smtp_settings, moment)
         sink = SmtpSink()
         controller = Controller(sink, hostname="127.0.0.1", port=port)
-        controller.start()
-        try:
-            worker = Deliverer(
-                database, settings=smtp_settings, channels=channels_from_settings(smtp_settings)
-            )
-            await worker.run(moment)
-        finally:
-            controller.stop()
+        await deliver_while_listening(database, smtp_settings, moment, controller)
         finnish = [m for m in sink.messages if m["To"] == world.patient_user.email]
         chose_english = [m for m in sink.messages if m["To"] == world.other_patient_user.email]
         known = {world.patient_user.email, world.other_patient_user.email}

@@ -10,12 +10,10 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
-from app.reminders.channels import channels_from_settings
-from app.reminders.deliverer import Deliverer
 from tests.factories import build_world, login
 from tests.programs.helpers import path_of, valid_data
 from tests.reminders.helpers import plan, set_preferences
-from tests.sinks import SECRET, SmtpSink, free_port
+from tests.sinks import SECRET, SmtpSink, deliver_while_listening, free_port
 
 API = "/api/v1"
 SAMPLE_TEXT = "I noticed my shoulders drop when I slowed down."
@@ -117,14 +115,7 @@ async def test_patient_text_stays_out_of_emails_webhooks_and_metrics(
 
     moment = clock.now() + timedelta(days=3)
     await plan(database, channel_settings, moment)
-    controller.start()
-    try:
-        worker = Deliverer(
-            database, settings=channel_settings, channels=channels_from_settings(channel_settings)
-        )
-        await worker.run(moment)
-    finally:
-        controller.stop()
+    await deliver_while_listening(database, channel_settings, moment, controller)
     scrape = await client_factory().get(
         "/metrics", headers={"Authorization": "Bearer operator-token-canary-check"}
     )
