@@ -247,7 +247,8 @@ async def get_clinic(principal: AnyUser, db: DbSession) -> ClinicRead:
 async def update_clinic(
     body: ClinicCrisisUpdate, request: Request, principal: AdminUser, db: DbSession
 ) -> ClinicRead:
-    """Change the emergency number and crisis line shown to the clinic's patients."""
+    """Change the emergency number and crisis line shown to the clinic's patients, the
+    retention period, or the clinic's language (reminders to anyone who chose none)."""
     clinic = await service.get_clinic(db, principal.clinic_id)
     await service.update_crisis_contacts(db, actor_for(request, principal), clinic, body)
     return ClinicRead.model_validate(clinic, from_attributes=True)

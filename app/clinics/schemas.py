@@ -159,14 +159,14 @@ def _whole_number(value: object) -> object:
 
 class ClinicCrisisUpdate(StrictModel):
     """Crisis contacts patients see on every page and at once after a self-harm answer,
-    and how long data is kept after a treatment ends.
+    how long data is kept after a treatment ends, and the clinic's language.
 
     Fields left out stay as they are; an empty ``crisis_line_number`` removes the line.
     ``retention_days`` null means keep indefinitely (see README "Operations").
     """
 
-    # Left out means unchanged; null is refused (documented as not allowed), as these two can
-    # be changed but not removed.
+    # Left out means unchanged; null is refused (documented as not allowed), as these two (and
+    # the language) can be changed but not removed.
     emergency_number: Annotated[
         str | None, WithJsonSchema({"type": "string", "maxLength": 32, "pattern": _PHONE})
     ] = Field(default=None, max_length=32, pattern=_PHONE)
