@@ -23,6 +23,7 @@ from app.accounts.policy import Principal
 from app.clinics import service as clinics_service
 from app.clinics.models import Enrollment
 from app.common import idempotency
+from app.common.clock import zone_named
 from app.common.errors import AppError, NotFound
 from app.common.routing import Router
 from app.content.service import library_of
@@ -216,7 +217,7 @@ async def _thread_page(
             "me": principal.user_id,
         },
         status_code=status_code,
-        zone=triage.clinic_zone(clinic.timezone),
+        zone=zone_named(clinic.timezone),
     )
 
 
@@ -454,7 +455,7 @@ async def _patient_page(
             "sent": request.query_params.get("sent"),
         },
         status_code=status_code,
-        zone=triage.clinic_zone(view.patient.timezone),
+        zone=zone_named(view.patient.timezone),
     )
 
 
@@ -611,7 +612,7 @@ async def _handover_page(
     status_code: int = 200,
 ) -> Response:
     clinic = await clinics_service.get_clinic(db, principal.clinic_id)
-    tz = triage.clinic_zone(clinic.timezone)
+    tz = zone_named(clinic.timezone)
     today = now.astimezone(tz).date()
     return render(
         request,
@@ -664,7 +665,7 @@ async def handover_submit(
         errors["covering_therapist_id"] = _("Choose the colleague who covers for you.")
     if not errors and first_day is not None and back_on is not None and covering is not None:
         clinic = await clinics_service.get_clinic(db, principal.clinic_id)
-        tz = triage.clinic_zone(clinic.timezone)
+        tz = zone_named(clinic.timezone)
         data = AbsenceCreate(
             starts_at=datetime.combine(first_day, time(0), tzinfo=tz),
             ends_at=datetime.combine(back_on, time(0), tzinfo=tz),

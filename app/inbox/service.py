@@ -35,6 +35,7 @@ from app.audit.service import Actor
 from app.clinics import service as clinics_service
 from app.clinics.models import OPEN_STATUSES, Enrollment, EnrollmentStatus
 from app.clinics.schemas import PersonRef
+from app.common.clock import zone_named
 from app.common.crypto import FieldCipher
 from app.common.errors import Conflict, Invalid, NotFound, PermissionDenied
 from app.common.failpoints import failpoint
@@ -49,7 +50,7 @@ from app.inbox.schemas import (
     MessageStatsRead,
     TherapistMessageStats,
 )
-from app.inbox.triage import caseload, clinic_zone, exercise_titles, response_deadline
+from app.inbox.triage import caseload, exercise_titles, response_deadline
 from app.programs.models import ExerciseResponse
 from app.questionnaires.models import QuestionnaireResponse
 
@@ -603,7 +604,7 @@ async def message_stats(
     therapist, however long they have waited. Four statements whatever the clinic's size.
     """
     clinic = await clinics_service.get_clinic(db, principal.clinic_id)
-    tz = clinic_zone(clinic.timezone)
+    tz = zone_named(clinic.timezone)
     since = now - timedelta(days=days)
     therapists = await clinics_service.list_therapists(db, principal.clinic_id)
     rows = await db.execute(

@@ -49,11 +49,6 @@ FEEDBACK_LIMIT = 500
 # The response-promise clock ------------------------------------------------------------------
 
 
-def clinic_zone(name: str | None) -> ZoneInfo:
-    """The clinic's zone; an unknown name falls back to UTC rather than breaking a page."""
-    return zone_named(name)
-
-
 def _is_working_day(day: date) -> bool:
     return day.weekday() < 5
 
@@ -358,7 +353,7 @@ async def work_list(
 ) -> WorkList:
     """The triaged work list for a therapist (their own patients and any they cover), with
     deadlines in the clinic's zone, which came with the session lookup."""
-    tz = clinic_zone(principal.clinic_timezone)
+    tz = zone_named(principal.clinic_timezone)
     alerts = []
     if principal.role is Role.THERAPIST:
         alerts = await questionnaires.list_alerts(

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.inbox.triage import clinic_zone, describe_time_left, response_deadline
+from app.common.clock import zone_named
+from app.inbox.triage import describe_time_left, response_deadline
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -59,8 +60,8 @@ def test_more_working_days_and_the_result_is_utc():
 
 
 def test_an_unknown_zone_falls_back_to_utc():
-    assert clinic_zone("Not/AZone") == ZoneInfo("UTC")
-    assert clinic_zone(None) == ZoneInfo("UTC")
+    assert zone_named("Not/AZone") == ZoneInfo("UTC")
+    assert zone_named(None) == ZoneInfo("UTC")
 
 
 @pytest.mark.parametrize(
