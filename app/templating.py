@@ -107,16 +107,21 @@ def use_zone(zone: ZoneInfo) -> Iterator[None]:
         _zone.reset(token)
 
 
+def _date_time(m: datetime) -> str:
+    """``%d.%m.%Y %H:%M`` spelled out: the same text at half the cost of ``strftime``, which
+    was most of these filters on list pages."""
+    return f"{m.day:02}.{m.month:02}.{m.year} {m.hour:02}:{m.minute:02}"
+
+
 def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
     """A stored UTC moment as the reader's wall clock shows it; the markup keeps UTC ISO."""
     if value is None:
         return ""
     m = as_utc(value).astimezone(_zone.get())
-    # The two formats of list rows are spelled out: ``strftime`` was most of this filter.
+    if fmt == "%d.%m.%Y %H:%M":
+        return _date_time(m)
     if fmt == "%d.%m.%Y":
         return f"{m.day:02}.{m.month:02}.{m.year}"
-    if fmt == "%d.%m.%Y %H:%M":
-        return f"{m.day:02}.{m.month:02}.{m.year} {m.hour:02}:{m.minute:02}"
     return m.strftime(fmt)
 
 
@@ -128,8 +133,7 @@ def when(value: datetime | None) -> str:
     if value is None:
         return "—"
     m = as_utc(value).astimezone(_zone.get())
-    # Spelled out rather than ``strftime``: the same text at half the cost, twice per item.
-    return f"{i18n.short_weekday(m)} {m.day:02}.{m.month:02}.{m.year} {m.hour:02}:{m.minute:02}"
+    return f"{i18n.short_weekday(m)} {_date_time(m)}"
 
 
 def moment(value: datetime) -> Markup:
