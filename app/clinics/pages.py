@@ -12,7 +12,6 @@ from app.accounts.policy import Principal
 from app.clinics import service
 from app.clinics.models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN
 from app.clinics.schemas import (
-    CLINIC_LANGUAGES,
     ClinicCrisisUpdate,
     EnrollmentCreate,
     EnrollmentUpdate,
@@ -360,24 +359,26 @@ async def settings_submit(request: Request, principal: AdminUser, db: DbSession)
         "crisis_line_name": _("Enter the name of the crisis line."),
     }
     retention, retention_error = _retention_days(data.get("retention_days", ""))
-    language = data.get("language", "").strip()
+    language = data.get("language", "").strip()  # left out: unchanged
     body, errors = validate(
         ClinicCrisisUpdate,
         {k: v for k, v in values.items() if v or k not in required}
         | ({} if retention_error else {"retention_days": retention})
-        | ({"language": language} if language in CLINIC_LANGUAGES else {}),
+        | ({"language": language} if language else {}),
     )
+    friendly = {
+        "language": _("Choose one of the languages shown."),
+        "number": _(
+            "Use digits and spaces, with an optional + at the start, for example 09 2525 0111."
+        ),
+    }
     errors = {
-        k: _("Use digits and spaces, with an optional + at the start, for example 09 2525 0111.")
-        if k.endswith("number")
-        else v
+        k: friendly["number"] if k.endswith("number") else friendly.get(k, v)
         for k, v in errors.items()
     }
     errors.update({k: message for k, message in required.items() if not values[k]})
     if retention_error:
         errors["retention_days"] = retention_error
-    if language and language not in CLINIC_LANGUAGES:  # left out: unchanged
-        errors["language"] = _("Choose one of the languages shown.")
     clinic = await service.get_clinic(db, principal.clinic_id)
     if body is None or errors:
         return await _settings_form(request, clinic, form=data, errors=errors, status_code=422)
